@@ -1,0 +1,116 @@
+"""The library a Python user calls; the CLI is a thin layer over these functions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import families
+from .cells import CANONICAL_NAMES, CanonicalWeights, GruCell, GruModule, Recognition
+from .errors import NoCellsError
+from .readers import open_source
+from .tensors import TensorSource
+from .writers import check_output, output_format, write_arrays
+
+
+@dataclass
+class Checkpoint:
+    """An opened file: its tensors, the GRU cells and modules found in it, and their weights."""
+
+    source: TensorSource
+    recognition: Recognition
+    _canonical_cache: dict[str, CanonicalWeights] = field(default_factory=dict, repr=False)
+
+    @property
+    def path(self) -> Path:
+        return self.source.path
+
+    @property
+    def format(self) -> str:
+        return self.source.format
+
+    @property
+    def cells(self) -> list[GruCell]:
+        return self.recognition.cells
+
+    @property
+    def modules(self) -> list[GruModule]:
+        return self.recognition.modules
+
+    @property
+    def warnings(self) -> list[str]:
+        return self.recognition.warnings
+
+    def cell(self, name: str) -> GruCell:
+        for cell in self.cells:
+            if cell.name == name:
+                return cell
+        raise KeyError(name)
+
+    def canonical(self, cell: GruCell | str) -> CanonicalWeights:
+        """The cell's per-gate arrays (`W_ir` … `b_hn`, absent biases omitted), x @ W
+        orientation, source dtype. Reads only this cell's tensors."""
+        if isinstance(cell, str):
+            cell = self.cell(cell)
+        if cell.name not in self._canonical_cache:
+            weights = families.to_canonical(cell, self.source.read)
+            self._canonical_cache[cell.name] = {
+                name: np.ascontiguousarray(weights[name]) for name in CANONICAL_NAMES
+                if name in weights}
+        return self._canonical_cache[cell.name]
+
+    def require_cells(self) -> None:
+        if not self.cells:
+            raise NoCellsError("no GRU cell found", self.path)
+
+    def close(self) -> None:
+        self.source.close()
+
+    def __enter__(self) -> "Checkpoint":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_checkpoint(path: str | Path, reader: str = "auto") -> Checkpoint:
+    """Open any supported file and find the GRU cells in it (reads names and shapes only)."""
+    source = open_source(path, reader=reader)
+    try:
+        return Checkpoint(source, families.recognise(source))
+    except BaseException:
+        source.close()
+        raise
+
+
+def split_metadata(checkpoint: Checkpoint) -> dict[str, Any]:
+    from . import __version__
+
+    return {
+        "grutool_version": __version__,
+        "source": str(checkpoint.path),
+        "source_format": checkpoint.format,
+        "cells": {cell.name: {key: value for key, value in cell.to_json().items() if key != "name"}
+                  for cell in checkpoint.cells},
+        "modules": [module.to_json() for module in checkpoint.modules],
+    }
+
+
+def split_arrays(checkpoint: Checkpoint) -> dict[str, np.ndarray]:
+    """`<cell name>/<canonical name>` -> array, for every cell."""
+    return {f"{cell.name}/{name}": array for cell in checkpoint.cells
+            for name, array in checkpoint.canonical(cell).items()}
+
+
+def split(path: str | Path, out: str | Path, force: bool = False, reader: str = "auto") -> Checkpoint:
+    """Write every cell's canonical arrays of `path` to `out` (.npz, .h5 or .safetensors)."""
+    out = Path(out)
+    output_format(out)
+    with open_checkpoint(path, reader=reader) as checkpoint:
+        checkpoint.require_cells()
+        check_output(out, force, checkpoint.source.files)
+        write_arrays(out, split_arrays(checkpoint), split_metadata(checkpoint))
+        return checkpoint

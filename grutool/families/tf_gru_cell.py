@@ -1,0 +1,111 @@
+"""TensorFlow 1 `GRUCell` (`tf.nn.rnn_cell.GRUCell`, `tf.compat.v1.nn.rnn_cell.GRUCell`).
+
+Per cell, under its variable scope, in one of three naming eras:
+
+    gates kernel     [I+H, 2H]   columns: r | u   rows: x (I) then h (H)
+    gates bias       [2H]        r | u            (initialised to 1.0)
+    candidate kernel [I+H, H]    rows: x then (r * h)
+    candidate bias   [H]
+
+h' = u * h + (1 - u) * tanh(x @ W_in + (r * h) @ W_hn + b_in): the reset gate acts before the
+recurrent product, and each gate has a single bias (stored as b_i*).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+from ..cells import CanonicalWeights, GruCell, Recognition
+from .tf_scopes import place, scopes_with_suffix, slots_of
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ..tensors import TensorInfo, TensorSource
+
+LAYOUTS = ("tf-gru-cell",)
+
+# (variant, gates kernel, gates bias, candidate kernel, candidate bias), newest first.
+NAMING_ERAS = (
+    ("TF 1.2+ names", "gates/kernel", "gates/bias", "candidate/kernel", "candidate/bias"),
+    ("TF 1.0 names", "gates/weights", "gates/biases", "candidate/weights", "candidate/biases"),
+    ("TF 0.x names", "Gates/Linear/Matrix", "Gates/Linear/Bias", "Candidate/Linear/Matrix",
+     "Candidate/Linear/Bias"),
+)
+ROLES = ("gates_kernel", "gates_bias", "candidate_kernel", "candidate_bias")
+
+
+def recognise(source: "TensorSource", unclaimed: list["TensorInfo"]) -> Recognition:
+    infos = {info.name: info for info in unclaimed}
+    names = set(infos)
+    result = Recognition()
+    for variant, *suffixes in NAMING_ERAS:
+        for scope in scopes_with_suffix(names, "/" + suffixes[0]):
+            tensors = {role: f"{scope}/{suffix}" for role, suffix in zip(ROLES, suffixes)}
+            cell = _cell_from_shapes(scope, variant, tensors, infos, result.warnings)
+            present = [t for t in tensors.values() if t in infos]
+            # Claim the tensors even when they do not fit, so no other family misreads them.
+            result.claimed.update(present)
+            for tensor in present:
+                result.claimed |= slots_of(names, tensor)
+            if cell is not None:
+                result.cells.append(cell)
+    return result
+
+
+def _cell_from_shapes(scope: str, variant: str, tensors: dict[str, str],
+                      infos: dict[str, "TensorInfo"], warnings: list[str]) -> GruCell | None:
+    missing = [name for name in tensors.values() if name not in infos]
+    if missing:
+        warnings.append(f"{scope}: looks like a TF GRUCell but {', '.join(missing)} "
+                        "is missing; skipped")
+        return None
+    gates_kernel, gates_bias, candidate_kernel, candidate_bias = (infos[tensors[r]] for r in ROLES)
+    problem = _shape_problem(gates_kernel, gates_bias, candidate_kernel, candidate_bias)
+    if problem:
+        warnings.append(f"{scope}: looks like a TF GRUCell but {problem}; skipped")
+        return None
+    hidden = candidate_kernel.shape[1]
+    module, layer, direction = place(scope)
+    return GruCell(
+        name=scope, module=module, layer=layer, direction=direction, layout=LAYOUTS[0],
+        input_size=gates_kernel.shape[0] - hidden, hidden_size=hidden, reset_after=False,
+        dtype=gates_kernel.dtype, source_tensors=[tensors[r] for r in ROLES],
+        roles=dict(tensors), variant=variant,
+    )
+
+
+def _shape_problem(gk: "TensorInfo", gb: "TensorInfo", ck: "TensorInfo", cb: "TensorInfo") -> str | None:
+    if gk.ndim != 2 or ck.ndim != 2 or gb.ndim != 1 or cb.ndim != 1:
+        return (f"{gk.name} {list(gk.shape)}, {ck.name} {list(ck.shape)} are not matrices "
+                f"or {gb.name} {list(gb.shape)}, {cb.name} {list(cb.shape)} are not vectors")
+    hidden = ck.shape[1]
+    if gk.shape[1] != 2 * hidden:
+        return (f"{gk.name} is {list(gk.shape)}: its width {gk.shape[1]} is not 2 x {hidden} "
+                f"units (from {ck.name} {list(ck.shape)})")
+    if gk.shape[0] != ck.shape[0]:
+        return f"{gk.name} {list(gk.shape)} and {ck.name} {list(ck.shape)} differ in rows"
+    if gk.shape[0] <= hidden:
+        return f"{gk.name} {list(gk.shape)} has no rows left for the input after {hidden} units"
+    if gb.shape != (2 * hidden,) or cb.shape != (hidden,):
+        return (f"biases {gb.name} {list(gb.shape)} and {cb.name} {list(cb.shape)} do not fit "
+                f"{hidden} units")
+    return None
+
+
+def to_canonical(cell: GruCell, read: Callable[[str], "np.ndarray"]) -> CanonicalWeights:
+    inputs, hidden = cell.input_size, cell.hidden_size
+    gates_kernel = read(cell.roles["gates_kernel"])
+    gates_bias = read(cell.roles["gates_bias"])
+    candidate_kernel = read(cell.roles["candidate_kernel"])
+    return {
+        "W_ir": gates_kernel[:inputs, :hidden],
+        "W_iz": gates_kernel[:inputs, hidden:],
+        "W_in": candidate_kernel[:inputs],
+        "W_hr": gates_kernel[inputs:, :hidden],
+        "W_hz": gates_kernel[inputs:, hidden:],
+        "W_hn": candidate_kernel[inputs:],
+        "b_ir": gates_bias[:hidden],
+        "b_iz": gates_bias[hidden:],
+        "b_in": read(cell.roles["candidate_bias"]),
+    }

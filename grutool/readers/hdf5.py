@@ -1,0 +1,94 @@
+"""HDF5 files (`.h5`, `.hdf5`, Keras `.weights.h5`): every dataset, named by its HDF5 path.
+
+External links are never followed (visiting goes by hard links only), and a dataset whose
+data lives in another file (external storage, virtual datasets) is refused on read.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import CorruptFileError, InputError, MissingExtraError
+from ..tensors import TensorInfo, TensorSource
+
+FORMAT = "hdf5"
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+
+
+def matches(path: Path, head: bytes) -> bool:
+    # The superblock may also sit at 512, 1024, … bytes; the extension covers those files.
+    return head.startswith(HDF5_MAGIC) or (
+        path.is_file() and path.suffix.lower() in (".h5", ".hdf5", ".keras2"))
+
+
+def _dtype_name(dtype: np.dtype) -> str:
+    if dtype.kind in ("S", "U", "O"):
+        return "string"
+    return dtype.name
+
+
+class Hdf5Source(TensorSource):
+    def __init__(self, path: Path, format: str = FORMAT):
+        super().__init__(path=path, format=format, files=[path])
+        try:
+            import h5py
+        except ImportError as exc:  # h5py is a core dependency; say so if it is broken
+            raise MissingExtraError("reading HDF5 needs h5py", "hdf5", path) from exc
+        try:
+            self._file = h5py.File(path, "r")
+        except OSError as exc:
+            raise CorruptFileError(f"not a readable HDF5 file ({_reason(exc)})", path) from exc
+        self._datasets: dict[str, object] = {}
+
+        def visit(name: str, obj: object) -> None:
+            if isinstance(obj, h5py.Dataset):
+                self._datasets[name] = obj
+                shape = tuple(int(n) for n in (obj.shape or ()))
+                self.infos[name] = TensorInfo(name, shape, _dtype_name(obj.dtype))
+
+        try:
+            self._file.visititems(visit)
+            self.attributes = {key: _decode(value) for key, value in self._file.attrs.items()}
+        except (OSError, RuntimeError, KeyError, ValueError) as exc:
+            raise CorruptFileError(f"damaged HDF5 structure ({_reason(exc)})", path) from exc
+
+    def json_attribute(self, key: str) -> object | None:
+        """A root attribute holding JSON (Keras's `model_config`, grutool's `__grutool__`)."""
+        value = self.attributes.get(key)
+        if not isinstance(value, str):
+            return None
+        try:
+            return json.loads(value)
+        except ValueError:
+            return None
+
+    def _read(self, name: str) -> np.ndarray:
+        dataset = self._datasets[name]
+        if dataset.is_virtual or dataset.external:
+            raise InputError(f"dataset {name!r} keeps its data in another file, which grutool "
+                             "does not follow", self.path)
+        try:
+            return np.asarray(dataset[()])
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise CorruptFileError(f"cannot read dataset {name!r} ({_reason(exc)})",
+                                   self.path) from exc
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _decode(value: object) -> object:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc).split("\n")[0] or type(exc).__name__
+
+
+def open(path: Path) -> Hdf5Source:  # noqa: A001
+    return Hdf5Source(path)

@@ -1,0 +1,86 @@
+"""NumPy `.npz` archives, read without ever unpickling.
+
+A zip of `.npy` members. Each member's header is parsed for shape and dtype at open time;
+object arrays (which would need pickle) are listed as dtype "object" and refused on read.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import CorruptFileError, InputError
+from ..tensors import TensorInfo, TensorSource
+from .zip_safety import check_zip_members
+
+FORMAT = "npz"
+ZIP_MAGIC = b"PK\x03\x04"
+
+
+def matches(path: Path, head: bytes) -> bool:
+    if not head.startswith(ZIP_MAGIC):
+        return path.suffix.lower() == ".npz" and path.is_file()
+    if path.suffix.lower() == ".npz":
+        return True
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
+    return bool(names) and all(name.endswith(".npy") for name in names)
+
+
+class NpzSource(TensorSource):
+    def __init__(self, path: Path):
+        super().__init__(path=path, format=FORMAT, files=[path])
+        try:
+            self._zip = zipfile.ZipFile(path)
+            members = check_zip_members(self._zip, path)
+            self._members: dict[str, str] = {}
+            for member in members:
+                if not member.filename.endswith(".npy"):
+                    continue
+                name = member.filename[: -len(".npy")]
+                with self._zip.open(member) as handle:
+                    shape, dtype = _read_npy_header(handle, path, member.filename)
+                self._members[name] = member.filename
+                self.infos[name] = TensorInfo(name, shape, dtype)
+        except zipfile.BadZipFile as exc:
+            raise CorruptFileError(f"not a valid .npz (zip) archive: {exc}", path) from exc
+        except OSError as exc:
+            raise InputError(f"cannot read the archive: {exc}", path) from exc
+
+    def _read(self, name: str) -> np.ndarray:
+        info = self.infos[name]
+        if info.dtype == "object":
+            raise InputError(f"{name!r} holds Python objects, which grutool never unpickles",
+                             self.path)
+        try:
+            with self._zip.open(self._members[name]) as handle:
+                return np.lib.format.read_array(handle, allow_pickle=False)
+        except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+            raise CorruptFileError(f"cannot read array {name!r}: {exc}", self.path) from exc
+
+    def close(self) -> None:
+        self._zip.close()
+
+
+def _read_npy_header(handle, path: Path, member: str) -> tuple[tuple[int, ...], str]:
+    try:
+        version = np.lib.format.read_magic(handle)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
+        elif version in ((2, 0), (3, 0)):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle)
+        else:
+            raise ValueError(f"unknown .npy version {version}")
+    except (ValueError, OSError, EOFError, SyntaxError) as exc:
+        raise CorruptFileError(f"member {member} is not a valid .npy array: {exc}", path) from exc
+    name = "object" if dtype.hasobject else dtype.name
+    return tuple(int(n) for n in shape), name
+
+
+def open(path: Path) -> NpzSource:  # noqa: A001 - the reader protocol's name
+    return NpzSource(path)

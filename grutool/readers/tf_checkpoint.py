@@ -1,0 +1,151 @@
+"""TensorFlow checkpoints: a prefix, its `.index` or `.data-*` files, a checkpoint directory
+(its `checkpoint` state file, else the newest index) or a SavedModel directory.
+
+Read by grutool's own tensor-bundle reader (`tf_bundle`) where it can, by TensorFlow where
+asked (`--reader tensorflow`) or where the built-in reader cannot handle the file.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import CorruptFileError, InputError, MissingExtraError, UsageError
+from ..tensors import TensorInfo, TensorSource
+
+FORMAT = "tf-checkpoint"
+READERS = ("auto", "builtin", "tensorflow")
+_DATA_SHARD = re.compile(r"^(?P<prefix>.+)\.data-\d{5}-of-\d{5}$")
+_STATE_LINE = re.compile(r'^\s*model_checkpoint_path:\s*"(?P<path>(?:[^"\\]|\\.)*)"\s*$', re.M)
+TABLE_MAGIC = bytes.fromhex("57fb808b247547db")  # 0xdb4775248b80fb57, little-endian
+
+
+def matches(path: Path, head: bytes) -> bool:
+    if path.is_dir():
+        return _directory_prefix(path) is not None
+    if path.name.endswith(".index") or _DATA_SHARD.match(path.name):
+        return True
+    if path.with_name(path.name + ".index").is_file():
+        return True
+    return path.is_file() and _ends_with_table_magic(path)  # TF V1 single-file checkpoint
+
+
+def _ends_with_table_magic(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            handle.seek(0, 2)
+            if handle.tell() < 48:
+                return False
+            handle.seek(-8, 2)
+            return handle.read(8) == TABLE_MAGIC
+    except OSError:
+        return False
+
+
+def resolve_prefix(path: Path) -> Path:
+    """The checkpoint prefix that `path` names (no extension), or a V1 single file itself."""
+    if path.is_dir():
+        prefix = _directory_prefix(path)
+        if prefix is None:
+            raise InputError("a directory with no TensorFlow checkpoint in it", path)
+        return prefix
+    if path.name.endswith(".index"):
+        return path.with_name(path.name[: -len(".index")])
+    shard = _DATA_SHARD.match(path.name)
+    if shard:
+        return path.with_name(shard.group("prefix"))
+    return path
+
+
+def _directory_prefix(directory: Path) -> Path | None:
+    saved_model_variables = directory / "variables" / "variables"
+    if saved_model_variables.with_name("variables.index").is_file():
+        return saved_model_variables
+    state = directory / "checkpoint"
+    if state.is_file():
+        try:
+            match = _STATE_LINE.search(state.read_text(encoding="utf-8", errors="replace"))
+        except OSError:
+            match = None
+        if match:
+            named = Path(match.group("path").replace('\\"', '"'))
+            prefix = named if named.is_absolute() else directory / named
+            # A state file copied from another machine names an absolute path that is not
+            # here; the checkpoint usually sits beside the state file under the same name.
+            for candidate in (prefix, directory / named.name):
+                if candidate.with_name(candidate.name + ".index").is_file():
+                    return candidate
+    indexes = sorted(directory.glob("*.index"), key=lambda p: p.stat().st_mtime)
+    return indexes[-1].with_name(indexes[-1].name[: -len(".index")]) if indexes else None
+
+
+def checkpoint_files(prefix: Path) -> list[Path]:
+    if prefix.is_file():
+        return [prefix]
+    return [prefix.with_name(prefix.name + ".index"),
+            *sorted(prefix.parent.glob(prefix.name + ".data-*"))]
+
+
+def open(path: Path, reader: str = "auto") -> TensorSource:  # noqa: A001
+    if reader not in READERS:
+        raise UsageError(f"unknown reader {reader!r}; choose one of {', '.join(READERS)}")
+    prefix = resolve_prefix(path)
+    if reader == "tensorflow":
+        return TensorFlowCheckpointSource(prefix)
+    try:
+        from . import tf_bundle
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__package__}.tf_bundle" or reader == "builtin":
+            raise
+        return TensorFlowCheckpointSource(prefix)
+    try:
+        return tf_bundle.open_bundle(prefix)
+    except tf_bundle.BuiltinUnsupported as exc:
+        if reader == "builtin":
+            raise InputError(f"the built-in reader cannot read this checkpoint: {exc}", path,
+                             hint="try --reader tensorflow") from exc
+        try:
+            return TensorFlowCheckpointSource(prefix)
+        except MissingExtraError as missing:
+            raise MissingExtraError(f"the built-in reader cannot read this checkpoint ({exc}) "
+                                    "and TensorFlow is not installed", "tf", path) from missing
+
+
+class TensorFlowCheckpointSource(TensorSource):
+    """A TF checkpoint read through `tf.train.load_checkpoint` (the `tf` extra)."""
+
+    def __init__(self, prefix: Path):
+        super().__init__(path=prefix, format=FORMAT, files=checkpoint_files(prefix))
+        try:
+            import os
+
+            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+            import tensorflow as tf
+        except ImportError as exc:
+            raise MissingExtraError("reading this TF checkpoint needs TensorFlow", "tf",
+                                    prefix) from exc
+        try:
+            self._reader = tf.train.load_checkpoint(str(prefix))
+            shapes = self._reader.get_variable_to_shape_map()
+            dtypes = self._reader.get_variable_to_dtype_map()
+        except Exception as exc:  # TensorFlow raises its own zoo of error types here
+            raise CorruptFileError(f"TensorFlow cannot read the checkpoint: "
+                                   f"{_first_line(exc)}", prefix) from exc
+        for name in sorted(shapes):
+            dtype = dtypes[name]
+            dtype_name = "string" if dtype.name == "string" else dtype.name
+            self.infos[name] = TensorInfo(name, tuple(int(n) for n in shapes[name]), dtype_name)
+
+    def _read(self, name: str) -> np.ndarray:
+        try:
+            return np.asarray(self._reader.get_tensor(name))
+        except Exception as exc:  # noqa: BLE001 - TensorFlow's error types vary by version
+            raise CorruptFileError(f"TensorFlow cannot read {name!r}: {_first_line(exc)}",
+                                   self.path) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().split("\n")[0]
+    return text[:300] or type(exc).__name__

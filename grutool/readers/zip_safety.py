@@ -1,0 +1,40 @@
+"""Bounds on zip containers (.npz, .keras, .pt) before anything is extracted.
+
+A hostile archive can declare millions of members, members that inflate a thousandfold
+(zip bombs), or names that climb out of a folder. These are refused up front.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path, PurePosixPath
+
+from ..errors import CorruptFileError
+
+MAX_MEMBERS = 100_000
+MAX_MEMBER_BYTES = 64 * 2**30
+MAX_COMPRESSION_RATIO = 200
+
+
+def check_zip_members(archive: zipfile.ZipFile, path: Path) -> list[zipfile.ZipInfo]:
+    members = archive.infolist()
+    if len(members) > MAX_MEMBERS:
+        raise CorruptFileError(f"the archive declares {len(members)} members "
+                               f"(more than {MAX_MEMBERS})", path)
+    archive_size = path.stat().st_size
+    for member in members:
+        name = PurePosixPath(member.filename)
+        if name.is_absolute() or ".." in name.parts or "\\" in member.filename:
+            raise CorruptFileError(f"archive member {member.filename!r} has an unsafe path", path)
+        if member.file_size > MAX_MEMBER_BYTES:
+            raise CorruptFileError(f"archive member {member.filename} declares "
+                                   f"{member.file_size} bytes", path)
+        if member.compress_type != zipfile.ZIP_STORED and member.file_size > 2**20 and (
+                member.file_size > MAX_COMPRESSION_RATIO * max(member.compress_size, 1)):
+            raise CorruptFileError(f"archive member {member.filename} inflates "
+                                   f"{member.file_size // max(member.compress_size, 1)}x "
+                                   "(a zip bomb?)", path)
+        if member.compress_type == zipfile.ZIP_STORED and member.file_size > archive_size:
+            raise CorruptFileError(f"archive member {member.filename} declares more bytes "
+                                   "than the file has", path)
+    return members

@@ -1,0 +1,71 @@
+"""What a reader yields: tensor names, shapes and dtypes cheaply, and the bytes on demand.
+
+Every input format is a `TensorSource`. Listing (`tensors()`) must not read tensor data;
+`read(name)` reads exactly one tensor. GRU families and commands see only this interface.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """One tensor as listed in the file: name, shape and dtype name (numpy's, plus
+    "bfloat16" and "string")."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
+
+
+@dataclass
+class TensorSource:
+    """Base class of the readers. Subclasses fill `infos` at open time and implement `_read`."""
+
+    path: Path
+    format: str
+    infos: dict[str, TensorInfo] = field(default_factory=dict)
+    # Facts the file states about its layers (e.g. a Keras config: class, units,
+    # reset_after, activations), keyed by the tensor-name prefix they apply to.
+    # The GRU families prefer these to guessing from shapes.
+    layer_configs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Files that make up the input (a TF checkpoint has several); outputs never overwrite them.
+    files: list[Path] = field(default_factory=list)
+
+    def tensors(self) -> list[TensorInfo]:
+        return list(self.infos.values())
+
+    def read(self, name: str) -> "np.ndarray":
+        if name not in self.infos:
+            from .errors import InputError
+
+            raise InputError(f"no tensor named {name!r}", self.path)
+        return self._read(name)
+
+    def _read(self, name: str) -> "np.ndarray":  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def size_bytes(self) -> int:
+        return sum(f.stat().st_size for f in self.files if f.exists())
+
+    def close(self) -> None:
+        """Release file handles; readers holding none need not override this."""
+
+    def __enter__(self) -> "TensorSource":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,119 @@
+"""Writing named arrays as `.npz`, `.h5` or `.safetensors`, atomically.
+
+The data goes to a temporary file in the target's own folder and is renamed into place only
+when complete, so an interrupted or failed write leaves nothing behind and a reader never
+sees half a file. An existing output is replaced only with `force`; an input never.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping
+
+import numpy as np
+
+from .errors import OutputError, UsageError
+
+METADATA_KEY = "__grutool__"
+SUFFIXES = (".npz", ".h5", ".hdf5", ".safetensors")
+
+
+def output_format(path: Path, allowed: tuple[str, ...] = SUFFIXES) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in allowed:
+        raise UsageError(f"{path}: cannot tell the output format from {suffix or 'no extension'!r}; "
+                         f"use one of {', '.join(allowed)}")
+    return suffix
+
+
+def check_output(path: Path, force: bool, inputs: list[Path]) -> None:
+    """Refuse before any work is done: an input as output, an existing file without force."""
+    target = path.resolve()
+    for item in inputs:
+        if item.exists() and item.resolve() == target:
+            raise OutputError("the output would overwrite an input file", path)
+    if path.is_dir():
+        raise OutputError("the output is a directory", path)
+    if path.exists() and not force:
+        raise OutputError("the output exists", path, hint="use --force to replace it")
+    if not path.parent.is_dir():
+        raise OutputError("the output's folder does not exist", path)
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it onto `path` when the block succeeds."""
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial",
+                                         dir=path.parent)
+    os.close(handle)
+    temporary_path = Path(temporary)
+    try:
+        yield temporary_path
+        os.replace(temporary_path, path)
+    except BaseException:
+        temporary_path.unlink(missing_ok=True)
+        raise
+
+
+def write_arrays(path: Path, arrays: Mapping[str, np.ndarray], metadata: Mapping[str, Any]) -> None:
+    """Write `arrays` and JSON `metadata` (stored under `__grutool__`) in the format of `path`."""
+    writer = WRITERS[output_format(path)]
+    try:
+        with atomic_path(path) as temporary:
+            writer(temporary, arrays, json.dumps(metadata, sort_keys=True))
+    except OSError as exc:
+        raise OutputError(f"cannot write: {exc.strerror or exc}", path) from exc
+
+
+def _write_npz(path: Path, arrays: Mapping[str, np.ndarray], metadata: str) -> None:
+    with path.open("wb") as handle:
+        np.savez(handle, **{METADATA_KEY: np.array(metadata)}, **arrays)
+
+
+def _write_h5(path: Path, arrays: Mapping[str, np.ndarray], metadata: str) -> None:
+    import h5py
+
+    with h5py.File(path, "w") as handle:
+        handle.attrs[METADATA_KEY] = metadata
+        for name, array in arrays.items():
+            handle.create_dataset(name, data=array)
+
+
+# safetensors dtype codes (https://github.com/huggingface/safetensors, format section)
+SAFETENSORS_DTYPES = {
+    "float64": "F64", "float32": "F32", "float16": "F16", "bfloat16": "BF16",
+    "int64": "I64", "int32": "I32", "int16": "I16", "int8": "I8",
+    "uint64": "U64", "uint32": "U32", "uint16": "U16", "uint8": "U8", "bool": "BOOL",
+}
+
+
+def _write_safetensors(path: Path, arrays: Mapping[str, np.ndarray], metadata: str) -> None:
+    header: dict[str, Any] = {"__metadata__": {METADATA_KEY: metadata}}
+    offset = 0
+    blobs = []
+    for name, array in arrays.items():
+        array = np.ascontiguousarray(array)
+        if array.dtype.name not in SAFETENSORS_DTYPES:
+            raise UsageError(f"{path}: safetensors cannot hold {name} of dtype {array.dtype}")
+        data = array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
+        header[name] = {"dtype": SAFETENSORS_DTYPES[array.dtype.name],
+                        "shape": list(array.shape), "data_offsets": [offset, offset + len(data)]}
+        offset += len(data)
+        blobs.append(data)
+    encoded = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    encoded += b" " * (-len(encoded) % 8)  # the spec aligns the data to 8 bytes
+    with path.open("wb") as handle:
+        handle.write(struct.pack("<Q", len(encoded)))
+        handle.write(encoded)
+        for blob in blobs:
+            handle.write(blob)
+
+
+WRITERS: dict[str, Callable[[Path, Mapping[str, np.ndarray], str], None]] = {
+    ".npz": _write_npz, ".h5": _write_h5, ".hdf5": _write_h5, ".safetensors": _write_safetensors,
+}
