@@ -114,3 +114,26 @@ def split(path: str | Path, out: str | Path, force: bool = False, reader: str = 
         check_output(out, force, checkpoint.source.files)
         write_arrays(out, split_arrays(checkpoint), split_metadata(checkpoint))
         return checkpoint
+
+
+def inspect_report(checkpoint: Checkpoint, with_stats: bool = True) -> dict[str, Any]:
+    """Everything `grutool inspect --json` prints (the contract's fields, and more)."""
+    from .stats import cell_problems, gate_stats
+
+    cells = []
+    for cell in checkpoint.cells:
+        entry = cell.to_json()
+        if with_stats:
+            weights = checkpoint.canonical(cell)
+            entry["gates"] = gate_stats(weights)
+            entry["problems"] = cell_problems(cell, weights)
+        cells.append(entry)
+    return {
+        "path": str(checkpoint.path),
+        "format": checkpoint.format,
+        "size_bytes": checkpoint.source.size_bytes(),
+        "tensors": [info.to_json() for info in checkpoint.source.tensors()],
+        "modules": [module.to_json() for module in checkpoint.modules],
+        "cells": cells,
+        "warnings": list(checkpoint.warnings),
+    }

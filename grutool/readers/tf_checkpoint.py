@@ -7,6 +7,7 @@ asked (`--reader tensorflow`) or where the built-in reader cannot handle the fil
 
 from __future__ import annotations
 
+import importlib
 import re
 from pathlib import Path
 
@@ -95,7 +96,7 @@ def open(path: Path, reader: str = "auto") -> TensorSource:  # noqa: A001
     if reader == "tensorflow":
         return TensorFlowCheckpointSource(prefix)
     try:
-        from . import tf_bundle
+        tf_bundle = importlib.import_module(f"{__package__}.tf_bundle")
     except ModuleNotFoundError as exc:
         if exc.name != f"{__package__}.tf_bundle" or reader == "builtin":
             raise
