@@ -1,0 +1,572 @@
+"""TensorFlow checkpoints read without TensorFlow: the V2 "tensor bundle" and the V1 single file.
+
+A V2 checkpoint is `PREFIX.index`, a LevelDB-style table mapping tensor names to
+`BundleEntryProto`s, plus `PREFIX.data-0000K-of-0000N` shards holding the raw bytes. A V1
+checkpoint (TF <= 0.11, still written by `Saver(write_version=V1)`) is one such table whose
+values carry the numbers themselves, as `SavedSlice` protos.
+
+Listing reads the index only. `read(name)` maps the one shard that holds the tensor, copies out
+its bytes and checks their crc32c. Everything the file says (offsets, sizes, shapes, shard
+counts) is checked against the real files before anything is allocated. What is valid but not
+handled here (snappy blocks, big-endian bundles, dtypes beyond the list below) raises
+`BuiltinUnsupported`, so that `tf_checkpoint.open` can hand the file to TensorFlow.
+
+The protobuf messages are decoded by the small wire-format reader below, so neither
+protobuf nor TensorFlow is imported; the module costs numpy and crc32c only.
+"""
+
+from __future__ import annotations
+
+import mmap
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import crc32c
+import numpy as np
+
+from ..errors import CorruptFileError, InputError
+from ..tensors import TensorInfo, TensorSource
+
+FORMAT = "tf-checkpoint"
+TABLE_MAGIC = 0xDB4775248B80FB57
+FOOTER_SIZE = 48
+BLOCK_TRAILER_SIZE = 5
+NO_COMPRESSION, SNAPPY_COMPRESSION = 0, 1
+MAX_SHARDS = 99_999  # shard file names carry five digits
+MAX_RANK = 64
+MAX_ELEMENTS = 1 << 48
+# An index or V1 file this large is not a checkpoint index; refuse before reading it into memory.
+MAX_TABLE_BYTES = 1 << 31
+# The bundle versions this reader understands (tensor_bundle.h: kTensorBundleVersion = 1).
+BUNDLE_VERSION = 1
+SLICE_KEY_PREFIX = b"\x00"
+
+# DataType enum value -> (dtype name in TensorInfo, numpy dtype string or None).
+DATA_TYPES: dict[int, tuple[str, str | None]] = {
+    1: ("float32", "<f4"), 2: ("float64", "<f8"), 3: ("int32", "<i4"), 4: ("uint8", "u1"),
+    5: ("int16", "<i2"), 6: ("int8", "i1"), 7: ("string", None), 8: ("complex64", "<c8"),
+    9: ("int64", "<i8"), 10: ("bool", "?"), 14: ("bfloat16", "<u2"), 17: ("uint16", "<u2"),
+    18: ("complex128", "<c16"), 19: ("float16", "<f2"), 20: ("resource", None),
+    21: ("variant", None), 22: ("uint32", "<u4"), 23: ("uint64", "<u8"),
+}
+NOT_NUMBERS = ("resource", "variant")
+
+
+class BuiltinUnsupported(Exception):
+    """The checkpoint is valid but uses something this reader does not handle."""
+
+
+class _WireError(ValueError):
+    """A protobuf message that does not parse; the caller adds which message and file."""
+
+
+# --- protobuf wire format ---------------------------------------------------------------------
+
+def _varint(buf: bytes, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        if pos >= len(buf):
+            raise _WireError("a varint runs past the end")
+        byte = buf[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, pos
+        shift += 7
+        if shift >= 70:
+            raise _WireError("a varint longer than 10 bytes")
+
+
+def _signed64(value: int) -> int:
+    value &= (1 << 64) - 1
+    return value - (1 << 64) if value >> 63 else value
+
+
+def _fields(buf: bytes) -> dict[int, list]:
+    """Field number -> values in order: ints for varint/fixed fields, bytes for the rest."""
+    fields: dict[int, list] = {}
+    pos, end = 0, len(buf)
+    while pos < end:
+        tag, pos = _varint(buf, pos)
+        number, wire_type = tag >> 3, tag & 7
+        if number == 0:
+            raise _WireError("field number 0")
+        if wire_type == 0:
+            value, pos = _varint(buf, pos)
+        elif wire_type == 1:
+            if pos + 8 > end:
+                raise _WireError("a fixed64 runs past the end")
+            value, pos = int.from_bytes(buf[pos:pos + 8], "little"), pos + 8
+        elif wire_type == 2:
+            length, pos = _varint(buf, pos)
+            if pos + length > end:
+                raise _WireError("a length-delimited field runs past the end")
+            value, pos = buf[pos:pos + length], pos + length
+        elif wire_type == 5:
+            if pos + 4 > end:
+                raise _WireError("a fixed32 runs past the end")
+            value, pos = int.from_bytes(buf[pos:pos + 4], "little"), pos + 4
+        else:
+            raise _WireError(f"unsupported wire type {wire_type}")
+        fields.setdefault(number, []).append(value)
+    return fields
+
+
+def _last(fields: dict[int, list], number: int, default=0):
+    values = fields.get(number)
+    return values[-1] if values else default
+
+
+def _shape(message: bytes) -> tuple[int, ...]:
+    """A TensorShapeProto: repeated `dim` (2) each with `size` (1); `unknown_rank` (3)."""
+    fields = _fields(message)
+    if _last(fields, 3):
+        raise _WireError("the shape has unknown rank")
+    dims = fields.get(2, [])
+    if len(dims) > MAX_RANK:
+        raise _WireError(f"rank {len(dims)} is beyond {MAX_RANK}")
+    shape = tuple(_signed64(_last(_fields(dim), 1)) for dim in dims)
+    if any(size < 0 for size in shape):
+        raise _WireError(f"the shape {list(shape)} has a negative dimension")
+    return shape
+
+
+def _slice_extents(message: bytes) -> tuple[tuple[int, int | None], ...]:
+    """A TensorSliceProto: repeated `extent` (1) of `start` (1) and `length` (2; absent = all)."""
+    extents = []
+    for extent in _fields(message).get(1, []):
+        fields = _fields(extent)
+        start = _signed64(_last(fields, 1))
+        length = _signed64(fields[2][-1]) if 2 in fields else None
+        extents.append((start, length))
+    return tuple(extents)
+
+
+# --- the LevelDB-style table ------------------------------------------------------------------
+
+def masked_crc32c(data) -> int:
+    return _mask(crc32c.crc32c(data))
+
+
+def _mask(crc: int) -> int:
+    return ((((crc >> 15) | (crc << 17)) & 0xFFFFFFFF) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def read_table(data: bytes, path: Path) -> Iterator[tuple[bytes, bytes]]:
+    """Every (key, value) of a table in `data` (a whole `.index` or V1 file), in file order."""
+    if len(data) < FOOTER_SIZE:
+        raise CorruptFileError(f"too short for a checkpoint table ({len(data)} bytes)", path)
+    footer = data[-FOOTER_SIZE:]
+    if int.from_bytes(footer[-8:], "little") != TABLE_MAGIC:
+        raise CorruptFileError("not a checkpoint table: the footer's magic number is wrong", path)
+    try:
+        _metaindex_offset, pos = _varint(footer, 0)
+        _metaindex_size, pos = _varint(footer, pos)
+        index_offset, pos = _varint(footer, pos)
+        index_size, pos = _varint(footer, pos)
+    except _WireError as exc:
+        raise CorruptFileError(f"the table footer is damaged: {exc}", path) from exc
+    if pos > FOOTER_SIZE - 8:
+        raise CorruptFileError("the table footer is damaged: its block handles overflow it", path)
+    index_block = _block(data, index_offset, index_size, "index", path)
+    for _separator, handle in _block_entries(index_block, "index", path):
+        try:
+            offset, pos = _varint(handle, 0)
+            size, _ = _varint(handle, pos)
+        except _WireError as exc:
+            raise CorruptFileError(f"a block handle in the index block is damaged: {exc}",
+                                   path) from exc
+        yield from _block_entries(_block(data, offset, size, "data", path), "data", path)
+
+
+def _block(data: bytes, offset: int, size: int, kind: str, path: Path) -> bytes:
+    end = offset + size + BLOCK_TRAILER_SIZE
+    if end > len(data) - FOOTER_SIZE:
+        raise CorruptFileError(f"the {kind} block at offset {offset} (size {size}) runs past "
+                               "the end of the table; the file is truncated or damaged", path)
+    contents = data[offset:offset + size]
+    compression = data[offset + size]
+    stored_crc = int.from_bytes(data[offset + size + 1:end], "little")
+    if masked_crc32c(data[offset:offset + size + 1]) != stored_crc:
+        raise CorruptFileError(f"the {kind} block at offset {offset} fails its crc32c check",
+                               path)
+    if compression == SNAPPY_COMPRESSION:
+        raise BuiltinUnsupported(f"{path}: the table's blocks are snappy-compressed")
+    if compression != NO_COMPRESSION:
+        raise CorruptFileError(f"the {kind} block at offset {offset} has unknown compression "
+                               f"type {compression}", path)
+    return contents
+
+
+def _block_entries(block: bytes, kind: str, path: Path) -> Iterator[tuple[bytes, bytes]]:
+    if len(block) < 4:
+        raise CorruptFileError(f"a {kind} block is too short to hold its restart array", path)
+    num_restarts = int.from_bytes(block[-4:], "little")
+    entries_end = len(block) - 4 - 4 * num_restarts
+    if num_restarts == 0 or entries_end < 0:
+        raise CorruptFileError(f"a {kind} block has a damaged restart array", path)
+    key = b""
+    pos = 0
+    try:
+        while pos < entries_end:
+            shared, pos = _varint(block, pos)
+            unshared, pos = _varint(block, pos)
+            value_size, pos = _varint(block, pos)
+            if shared > len(key) or pos + unshared + value_size > entries_end:
+                raise _WireError("an entry overruns the block")
+            key = key[:shared] + block[pos:pos + unshared]
+            pos += unshared
+            yield key, block[pos:pos + value_size]
+            pos += value_size
+    except _WireError as exc:
+        raise CorruptFileError(f"a {kind} block is damaged: {exc}", path) from exc
+
+
+# --- slice keys -------------------------------------------------------------------------------
+# Slices of a partitioned variable are stored under TensorFlow's "OrderedCode" encoding of
+# (0, name, rank, start_0, length_0, ...), written by EncodeTensorNameSlice. We only ever need to
+# *build* such keys from the slices a full entry lists, never to parse them.
+
+_LENGTH_HEADER = {2: (0xC0, 0), 3: (0xE0, 0), 4: (0xF0, 0), 5: (0xF8, 0), 6: (0xFC, 0),
+                  7: (0xFE, 0), 8: (0xFF, 0), 9: (0xFF, 0x80), 10: (0xFF, 0xC0)}
+
+
+def _ordered_unsigned(value: int) -> bytes:
+    body = value.to_bytes((value.bit_length() + 7) // 8, "big")
+    return bytes([len(body)]) + body
+
+
+def _ordered_signed(value: int) -> bytes:
+    magnitude = ~value if value < 0 else value
+    if magnitude < 64:
+        return bytes([(0x80 ^ value) & 0xFF])
+    length = next(n for n in range(2, 11) if magnitude.bit_length() <= 7 * n - 1)
+    body = bytearray(value.to_bytes(10, "big", signed=True)[10 - length:])
+    body[0] ^= _LENGTH_HEADER[length][0]
+    body[1] ^= _LENGTH_HEADER[length][1]
+    return bytes(body)
+
+
+def _ordered_string(text: bytes) -> bytes:
+    escaped = re.sub(rb"[\x00\xff]", lambda m: b"\x00\xff" if m.group() == b"\x00" else b"\xff\x00",
+                     text)
+    return escaped + b"\x00\x01"
+
+
+def slice_key(name: bytes, extents: tuple[tuple[int, int | None], ...]) -> bytes:
+    key = [SLICE_KEY_PREFIX, _ordered_string(name), _ordered_unsigned(len(extents))]
+    for start, length in extents:
+        key += [_ordered_signed(start), _ordered_signed(-1 if length is None else length)]
+    return b"".join(key)
+
+
+def _slice_box(extents, full_shape: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
+    """(start, stop) per dimension, checked to lie inside `full_shape`."""
+    if len(extents) != len(full_shape):
+        raise _WireError(f"a slice of rank {len(extents)} in a tensor of rank {len(full_shape)}")
+    box = []
+    for (start, length), size in zip(extents, full_shape):
+        stop = size if length is None else start + length
+        if start < 0 or stop < start or stop > size:
+            raise _WireError(f"the slice {start}:{stop} lies outside the dimension of {size}")
+        box.append((start, stop))
+    return tuple(box)
+
+
+# --- the reader -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Entry:
+    dtype: str
+    shape: tuple[int, ...]
+    shard: int = 0
+    offset: int = 0
+    size: int = 0
+    crc: int | None = None
+    # For a partitioned variable: the slices' boxes and the entries holding their bytes.
+    slices: tuple[tuple[tuple[tuple[int, int], ...], "_Entry"], ...] = ()
+
+
+def _element_count(shape: tuple[int, ...]) -> int:
+    count = 1
+    for size in shape:
+        count *= size
+    return count
+
+
+def _dtype_of(enum: int, what: str) -> str:
+    if enum not in DATA_TYPES:
+        raise BuiltinUnsupported(f"{what} has TensorFlow DataType {enum}, which the built-in "
+                                 "reader does not know")
+    return DATA_TYPES[enum][0]
+
+
+def _itemsize(dtype: str) -> int | None:
+    numpy_dtype = next(np_dtype for name, np_dtype in DATA_TYPES.values() if name == dtype)
+    return None if numpy_dtype is None else np.dtype(numpy_dtype).itemsize
+
+
+def open_bundle(prefix: Path) -> TensorSource:
+    """Open the checkpoint at `prefix` (a V2 bundle prefix, or a V1 single file)."""
+    index_path = prefix.with_name(prefix.name + ".index")
+    if not index_path.is_file() and prefix.is_file():
+        return V1CheckpointSource(prefix)
+    return TensorBundleSource(prefix)
+
+
+def _read_table_file(path: Path) -> bytes:
+    try:
+        with path.open("rb") as handle:
+            size = handle.seek(0, 2)
+            if size > MAX_TABLE_BYTES:
+                raise CorruptFileError(f"{size} bytes is too large for a checkpoint index", path)
+            handle.seek(0)
+            return handle.read()
+    except FileNotFoundError as exc:
+        raise InputError("no such file", path) from exc
+    except OSError as exc:
+        raise InputError(f"cannot read the file: {exc.strerror or exc}", path) from exc
+
+
+class TensorBundleSource(TensorSource):
+    """A V2 checkpoint: `.index` table plus `.data-*` shards."""
+
+    def __init__(self, prefix: Path):
+        self.index_path = prefix.with_name(prefix.name + ".index")
+        super().__init__(path=prefix, format=FORMAT, files=[self.index_path])
+        self._entries: dict[str, _Entry] = {}
+        self._maps: dict[int, mmap.mmap | None] = {}
+        table = _read_table_file(self.index_path)
+        header: dict[int, list] | None = None
+        plain: list[tuple[str, dict[int, list]]] = []
+        slice_entries: dict[bytes, dict[int, list]] = {}
+        try:
+            for key, value in read_table(table, self.index_path):
+                if key == b"":
+                    header = _fields(value)
+                elif key.startswith(SLICE_KEY_PREFIX):
+                    slice_entries[key] = _fields(value)
+                else:
+                    plain.append((key.decode("utf-8", "surrogateescape"), _fields(value)))
+        except _WireError as exc:
+            raise CorruptFileError(f"a tensor entry does not parse: {exc}", self.index_path) from exc
+        if header is None:
+            raise CorruptFileError("the index has no bundle header (its \"\" entry)",
+                                   self.index_path)
+        self.num_shards = self._check_header(header)
+        self.shard_paths = [prefix.with_name(f"{prefix.name}.data-{k:05d}-of-{self.num_shards:05d}")
+                            for k in range(self.num_shards)]
+        self.files += self.shard_paths
+        self._shard_sizes = [self._shard_size(path) for path in self.shard_paths]
+        for name, fields in plain:
+            try:
+                entry = self._entry(name, fields, slice_entries)
+            except _WireError as exc:
+                raise CorruptFileError(f"the entry of {name!r} is damaged: {exc}",
+                                       self.index_path) from exc
+            self._entries[name] = entry
+            self.infos[name] = TensorInfo(name, entry.shape, entry.dtype)
+
+    def _check_header(self, header: dict[int, list]) -> int:
+        num_shards = _signed64(_last(header, 1))
+        if not 1 <= num_shards <= MAX_SHARDS:
+            raise CorruptFileError(f"the bundle header claims {num_shards} shards",
+                                   self.index_path)
+        if _last(header, 2) != 0:
+            raise BuiltinUnsupported(f"{self.index_path}: the checkpoint was written big-endian")
+        version = _fields(_last(header, 3, b""))
+        if _last(version, 2) > BUNDLE_VERSION:
+            raise BuiltinUnsupported(f"{self.index_path}: bundle format version "
+                                     f"{_last(version, 1)} needs a newer reader")
+        return num_shards
+
+    def _shard_size(self, path: Path) -> int:
+        try:
+            return path.stat().st_size
+        except FileNotFoundError as exc:
+            raise InputError(f"the data shard {path.name} of this checkpoint is missing",
+                             path) from exc
+        except OSError as exc:
+            raise InputError(f"cannot read the data shard: {exc.strerror or exc}", path) from exc
+
+    def _entry(self, name: str, fields: dict[int, list],
+               slice_entries: dict[bytes, dict[int, list]]) -> _Entry:
+        dtype = _dtype_of(_last(fields, 1), repr(name))
+        shape = _shape(_last(fields, 2, b""))
+        if _element_count(shape) > MAX_ELEMENTS:
+            raise _WireError(f"the shape {list(shape)} is implausibly large")
+        slice_messages = fields.get(7)
+        if not slice_messages:
+            return self._stored(name, dtype, shape, fields)
+        if dtype in ("string",) + NOT_NUMBERS:
+            raise BuiltinUnsupported(f"{name!r} is a partitioned {dtype} tensor")
+        slices = []
+        for message in slice_messages:
+            extents = _slice_extents(message)
+            box = _slice_box(extents, shape)
+            key = slice_key(name.encode("utf-8", "surrogateescape"), extents)
+            if key not in slice_entries:
+                raise _WireError(f"its slice {_box_text(box)} is missing from the index")
+            part_fields = slice_entries[key]
+            part = self._stored(f"{name}[{_box_text(box)}]", _dtype_of(_last(part_fields, 1), name),
+                                _shape(_last(part_fields, 2, b"")), part_fields)
+            if part.dtype != dtype or part.shape != tuple(stop - start for start, stop in box):
+                raise _WireError(f"its slice {_box_text(box)} is stored as {part.dtype} "
+                                 f"{list(part.shape)}")
+            slices.append((box, part))
+        _check_tiling(shape, [box for box, _ in slices])
+        return _Entry(dtype, shape, slices=tuple(slices))
+
+    def _stored(self, name: str, dtype: str, shape: tuple[int, ...],
+                fields: dict[int, list]) -> _Entry:
+        shard, offset, size = (_signed64(_last(fields, n)) for n in (3, 4, 5))
+        crc = fields[6][-1] if 6 in fields else None
+        if not 0 <= shard < self.num_shards:
+            raise _WireError(f"shard {shard} of {self.num_shards}")
+        if offset < 0 or size < 0 or offset + size > self._shard_sizes[shard]:
+            raise _WireError(f"bytes {offset}..{offset + size} lie beyond the end of "
+                             f"{self.shard_paths[shard].name} ({self._shard_sizes[shard]} bytes); "
+                             "the shard is truncated")
+        itemsize = _itemsize(dtype)
+        if itemsize is not None and size != _element_count(shape) * itemsize:
+            raise _WireError(f"{size} bytes for {dtype} {list(shape)}")
+        return _Entry(dtype, shape, shard, offset, size, crc)
+
+    # --- reading ---
+
+    def _read(self, name: str) -> np.ndarray:
+        entry = self._entries[name]
+        if entry.dtype == "string":
+            raise InputError(f"{name!r} is a string tensor, not numbers "
+                             "(TensorBundleSource.read_strings returns its bytes)", self.path)
+        if entry.dtype in NOT_NUMBERS:
+            raise InputError(f"{name!r} holds a TensorFlow {entry.dtype}, not numbers", self.path)
+        if not entry.slices:
+            return self._array(name, entry)
+        full = np.empty(entry.shape, dtype=_numpy_dtype(entry.dtype))
+        for box, part in entry.slices:
+            full[tuple(slice(start, stop) for start, stop in box)] = self._array(name, part)
+        return full
+
+    def read_strings(self, name: str) -> list[bytes]:
+        """A string tensor's elements, flattened in row-major order."""
+        if name not in self._entries or self._entries[name].dtype != "string":
+            raise InputError(f"no string tensor named {name!r}", self.path)
+        entry = self._entries[name]
+        raw = self._bytes(name, entry, check_crc=False)
+        try:
+            strings = _decode_strings(raw, _element_count(entry.shape), entry.crc)
+        except _WireError as exc:
+            raise CorruptFileError(f"the string tensor {name!r} is damaged: {exc}",
+                                   self.shard_paths[entry.shard]) from exc
+        return strings
+
+    def _array(self, name: str, entry: _Entry) -> np.ndarray:
+        raw = self._bytes(name, entry)
+        array = np.frombuffer(raw, dtype=DATA_TYPES_BY_NAME[entry.dtype]).reshape(entry.shape)
+        if entry.dtype == "bfloat16":
+            import ml_dtypes
+
+            array = array.view(ml_dtypes.bfloat16)
+        return array
+
+    def _bytes(self, name: str, entry: _Entry, check_crc: bool = True) -> bytearray:
+        """The entry's bytes, copied out of the shard and checked against their crc32c."""
+        shard_path = self.shard_paths[entry.shard]
+        if entry.size == 0:
+            raw = bytearray()
+        else:
+            mapped = self._map(entry.shard)
+            if mapped is None or entry.offset + entry.size > len(mapped):
+                raise CorruptFileError(f"the data of {name!r} lies beyond the end of the shard; "
+                                       "it was truncated", shard_path)
+            raw = bytearray(mapped[entry.offset:entry.offset + entry.size])
+        if check_crc and entry.crc is not None and masked_crc32c(raw) != entry.crc:
+            raise CorruptFileError(f"the data of {name!r} fails its crc32c check; the shard is "
+                                   "damaged", shard_path)
+        return raw
+
+    def _map(self, shard: int) -> mmap.mmap | None:
+        if shard not in self._maps:
+            path = self.shard_paths[shard]
+            try:
+                with path.open("rb") as handle:
+                    size = handle.seek(0, 2)
+                    self._maps[shard] = (mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+                                         if size else None)
+            except FileNotFoundError as exc:
+                raise InputError(f"the data shard {path.name} of this checkpoint is missing",
+                                 path) from exc
+            except (OSError, ValueError) as exc:
+                raise InputError(f"cannot map the data shard: {exc}", path) from exc
+        return self._maps[shard]
+
+    def close(self) -> None:
+        for mapped in self._maps.values():
+            if mapped is not None:
+                mapped.close()
+        self._maps.clear()
+
+
+DATA_TYPES_BY_NAME = {name: np_dtype for name, np_dtype in DATA_TYPES.values()}
+
+
+def _numpy_dtype(dtype: str) -> np.dtype:
+    if dtype == "bfloat16":
+        import ml_dtypes
+
+        return np.dtype(ml_dtypes.bfloat16)
+    return np.dtype(DATA_TYPES_BY_NAME[dtype])
+
+
+def _decode_strings(raw: bytes, count: int, entry_crc: int | None) -> list[bytes]:
+    """A string tensor's bytes: the element lengths as varints, a masked crc32c of those lengths
+    (each taken as a little-endian uint32), then the elements back to back. The entry's crc32c
+    covers the lengths as uint32s, that checksum, then the elements: not the bytes as stored."""
+    lengths, pos = [], 0
+    for _ in range(count):
+        length, pos = _varint(raw, pos)
+        lengths.append(length)
+    as_uint32 = b"".join((length & 0xFFFFFFFF).to_bytes(4, "little") for length in lengths)
+    crc = crc32c.crc32c(as_uint32)
+    if pos + 4 > len(raw):
+        raise _WireError("it ends inside its length checksum")
+    checksum = raw[pos:pos + 4]
+    if _mask(crc) != int.from_bytes(checksum, "little"):
+        raise _WireError("its element lengths fail their crc32c check")
+    pos += 4
+    if pos + sum(lengths) != len(raw):
+        raise _WireError("its element lengths do not add up to its size")
+    crc = crc32c.crc32c(checksum, crc)
+    strings = []
+    for length in lengths:
+        strings.append(bytes(raw[pos:pos + length]))
+        crc = crc32c.crc32c(strings[-1], crc)
+        pos += length
+    if entry_crc is not None and _mask(crc) != entry_crc:
+        raise _WireError("its bytes fail their crc32c check")
+    return strings
+
+
+def _box_text(box: tuple[tuple[int, int], ...]) -> str:
+    return ",".join(f"{start}:{stop}" for start, stop in box)
+
+
+def _check_tiling(shape: tuple[int, ...], boxes: list[tuple[tuple[int, int], ...]]) -> None:
+    """The slices must cover the tensor exactly once: disjoint, and as many elements as it has."""
+    if sum(_element_count(tuple(stop - start for start, stop in box)) for box in boxes) \
+            != _element_count(shape):
+        raise _WireError("its slices do not cover it exactly")
+    for i, first in enumerate(boxes):
+        for second in boxes[i + 1:]:
+            if all(max(a[0], b[0]) < min(a[1], b[1]) for a, b in zip(first, second)):
+                raise _WireError(f"its slices {_box_text(first)} and {_box_text(second)} overlap")
+
+
+class V1CheckpointSource(TensorSource):
+    """Placeholder until V1 is implemented."""
+
+    def __init__(self, path: Path):
+        raise BuiltinUnsupported(f"{path}: a V1 (TF <= 0.11) single-file checkpoint")
