@@ -141,6 +141,103 @@ def split(path: Path, out: Path, force: bool, as_json: bool, reader: str, quiet:
         render_split(result, console())
 
 
+TARGET_CHOICE = click.Choice(["pytorch", "keras", "onnx", "tf"])
+
+
+@cli.command()
+@click.argument("path", type=PATH)
+@click.option("--to", "to", type=TARGET_CHOICE, required=True, help="Target framework layout.")
+@click.option("--out", "-o", type=PATH, required=True,
+              help="Output file (.safetensors, .npz, .h5; .pt for pytorch; .onnx for onnx).")
+@click.option("--module", help="Convert only this module (required for onnx when there are several).")
+@click.option("--allow-inexact", is_flag=True,
+              help="Convert across reset placements anyway; the error is measured and reported.")
+@click.option("--tolerance", type=float, default=1e-5, show_default=True,
+              help="Largest max-abs output difference accepted by the check.")
+@click.option("--force", is_flag=True, help="Replace the output if it exists.")
+@click.option("--json", "as_json", is_flag=True, help="Report the conversion as JSON.")
+@click.option("--reader", type=READER_CHOICE, default="auto", show_default=True,
+              help="How to read TF checkpoints.")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing on success.")
+def convert(path: Path, to: str, out: Path, module: str | None, allow_inexact: bool,
+            tolerance: float, force: bool, as_json: bool, reader: str, quiet: bool) -> None:
+    """Re-lay the GRU cells of PATH out for another framework, with a numerical proof.
+
+    Before anything is written, the source cells and the converted ones are run through
+    the NumPy reference GRU on random sequences with a non-zero initial state; the max abs
+    difference is printed, and above --tolerance nothing is written (exit 1). A source
+    whose reset placement the target cannot compute (TF 1 GRUCell -> PyTorch, Keras
+    reset_after=True -> TF 1) is refused with exit 1 unless --allow-inexact.
+
+    \b
+    Examples:
+      grutool convert model.ckpt --to keras --out gru_keras.npz
+      grutool convert model.pt --to onnx --module gru --out gru.onnx
+      grutool convert model.keras --to pytorch --out state_dict.safetensors
+    """
+    from .api import open_checkpoint
+    from .convert import convert as convert_checkpoint, write_conversion
+
+    with open_checkpoint(path, reader=reader) as checkpoint:
+        conversion = convert_checkpoint(checkpoint, to, module=module,
+                                        allow_inexact=allow_inexact, tolerance=tolerance)
+        write_conversion(conversion, out, force, checkpoint.source.files)
+    result = conversion.to_json()
+    result["out"] = str(out)
+    if as_json:
+        emit_json(result)
+    elif not quiet:
+        error = conversion.verification.max_abs_error
+        click.echo(f"Wrote {len(conversion.arrays)} tensors for {to} to {out}")
+        click.echo(f"Checked: max abs output difference {error:.3g} over "
+                   f"{len(conversion.verification.comparisons)} cells (tolerance {tolerance:g})")
+        if conversion.inexact_cells:
+            click.echo(f"grutool: warning: inexact conversion of {len(conversion.inexact_cells)} "
+                       f"cells (reset placement changed): max abs error {error:.3g}", err=True)
+
+
+@cli.command()
+@click.argument("a", type=PATH)
+@click.argument("b", type=PATH)
+@click.option("--tolerance", type=float, default=1e-5, show_default=True,
+              help="Largest max-abs output difference accepted.")
+@click.option("--json", "as_json", is_flag=True, help="Report as JSON.")
+@click.option("--reader", type=READER_CHOICE, default="auto", show_default=True,
+              help="How to read TF checkpoints.")
+def verify(a: Path, b: Path, tolerance: float, as_json: bool, reader: str) -> None:
+    """Check numerically that the GRU cells of A and B compute the same functions.
+
+    Cells are paired in file order (module, layer, direction), so a checkpoint and its
+    conversion pair up although their names differ. Exits 1 when any pair differs by more
+    than --tolerance, or the files hold different numbers of cells.
+
+    \b
+    Examples:
+      grutool verify model.ckpt my_hand_converted.pt
+      grutool verify model.keras weights.npz --json
+    """
+    from .api import open_checkpoint
+    from .verify import verify_checkpoints
+
+    with open_checkpoint(a, reader=reader) as first, open_checkpoint(b, reader=reader) as second:
+        first.require_cells()
+        second.require_cells()
+        result = verify_checkpoints(first, second, tolerance)
+    if as_json:
+        emit_json(result.to_json())
+    else:
+        for c in result.comparisons:
+            error = "-" if c.max_abs_error is None else f"{c.max_abs_error:.3g}"
+            status = "ok" if c.problem is None and c.max_abs_error is not None and c.max_abs_error <= tolerance else "DIFFERS"
+            click.echo(f"{status:8} {error:>10}  {c.a}  <->  {c.b}" + (f"  ({c.problem})" if c.problem else ""))
+    if not result.ok:
+        click.echo(f"grutool: {a} vs {b}: {result.failure()}", err=True)
+        sys.exit(1)
+    if not as_json:
+        click.echo(f"Same functions: max abs difference {result.max_abs_error:.3g} "
+                   f"(tolerance {tolerance:g})")
+
+
 def main() -> None:
     cli(prog_name="grutool")
 

@@ -42,6 +42,9 @@ class TensorSource:
     # reset_after, activations), keyed by the tensor-name prefix they apply to.
     # The GRU families prefer these to guessing from shapes.
     layer_configs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Free-text metadata the container carries (HDF5 root attributes, the safetensors
+    # header's `__metadata__`): grutool's own split files keep `__grutool__` there.
+    text_metadata: dict[str, str] = field(default_factory=dict)
     # Files that make up the input (a TF checkpoint has several); outputs never overwrite them.
     files: list[Path] = field(default_factory=list)
 
@@ -69,3 +72,17 @@ class TensorSource:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class MemorySource(TensorSource):
+    """Arrays already in memory (a conversion about to be written), seen as a file would be."""
+
+    def __init__(self, arrays: "dict[str, np.ndarray]", label: str = "<memory>",
+                 text_metadata: dict[str, str] | None = None):
+        super().__init__(path=Path(label), format="memory", text_metadata=dict(text_metadata or {}))
+        self._arrays = arrays
+        for name, array in arrays.items():
+            self.infos[name] = TensorInfo(name, tuple(array.shape), array.dtype.name)
+
+    def _read(self, name: str) -> "np.ndarray":
+        return self._arrays[name]

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from ..tensors import TensorSource
 
 FAMILY_MODULES = [
+    "canonical",
     "tf_cudnn_compatible_gru_cell",
     "tf_gru_block_cell",
     "tf_gru_cell",

@@ -52,6 +52,8 @@ class Hdf5Source(TensorSource):
         try:
             self._file.visititems(visit)
             self.attributes = {key: _decode(value) for key, value in self._file.attrs.items()}
+            self.text_metadata = {key: value for key, value in self.attributes.items()
+                                  if isinstance(value, str)}
         except (OSError, RuntimeError, KeyError, ValueError) as exc:
             raise CorruptFileError(f"damaged HDF5 structure ({_reason(exc)})", path) from exc
 

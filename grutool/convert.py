@@ -1,0 +1,120 @@
+"""`convert`: re-lay cells out for another framework, and prove it before writing.
+
+The proof: the converted tensors are read back by the same family code that reads the
+target framework's files, and every cell, source and converted, runs through the reference
+GRU on random inputs with a non-zero initial state. Above tolerance nothing is written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__, families, targets
+from .api import Checkpoint
+from .cells import GruModule
+from .errors import InexactConversionError, UsageError
+from .tensors import MemorySource
+from .verify import DEFAULT_TOLERANCE, Verification, cell_order, verify_cells
+from .writers import check_output, output_format, write_arrays
+
+
+@dataclass
+class Conversion:
+    target: str
+    source: Path
+    modules: list[GruModule]
+    arrays: dict[str, np.ndarray]
+    verification: Verification
+    inexact_cells: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "grutool_version": __version__, "target": self.target, "source": str(self.source),
+            "modules": [module.to_json() for module in self.modules],
+            "cells": {cell.name: {key: value for key, value in cell.to_json().items() if key != "name"}
+                      for module in self.modules for cell in module.cells},
+            "verification": self.verification.to_json(),
+            "inexact_cells": self.inexact_cells,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {"source": str(self.source), "target": self.target,
+                "modules": [module.name for module in self.modules],
+                "keys": list(self.arrays), "inexact_cells": self.inexact_cells,
+                "verification": self.verification.to_json()}
+
+
+def _placement(reset_after: bool) -> str:
+    return "after" if reset_after else "before"
+
+
+def exact_targets(reset_after: bool) -> list[str]:
+    return [name for name in targets.names() if reset_after in targets.target(name).RESET_AFTER]
+
+
+def select_modules(checkpoint: Checkpoint, module: str | None, single: bool) -> list[GruModule]:
+    modules = checkpoint.modules
+    if module is not None:
+        chosen = [m for m in modules if m.name == module]
+        if not chosen:
+            raise UsageError(f"no module named {module!r}; the file has: "
+                             f"{', '.join(m.name for m in modules)}", checkpoint.path)
+        return chosen
+    if single and len(modules) > 1:
+        raise UsageError(f"the file has {len(modules)} modules; choose one with --module "
+                         f"({', '.join(m.name for m in modules)})", checkpoint.path)
+    return modules
+
+
+def convert(checkpoint: Checkpoint, to: str, module: str | None = None,
+            allow_inexact: bool = False, tolerance: float = DEFAULT_TOLERANCE) -> Conversion:
+    """Convert the cells of `checkpoint` for framework `to`; raises InexactConversionError
+    where the target cannot compute the same function and `allow_inexact` is false."""
+    target = targets.target(to)
+    checkpoint.require_cells()
+    modules = select_modules(checkpoint, module, single=getattr(target, "ONE_MODULE", False))
+    cells = [cell for m in modules for cell in m.cells]
+    for cell in cells:
+        reason = target.unsupported(cell)
+        if reason:
+            raise InexactConversionError(f"cannot convert to {to}: {reason}", checkpoint.path)
+    inexact = [cell.name for cell in cells if cell.reset_after not in target.RESET_AFTER]
+    if inexact and not allow_inexact:
+        placement = _placement(checkpoint.cell(inexact[0]).reset_after)
+        raise InexactConversionError(
+            f"cannot convert exactly to {to}: {inexact[0]} applies the reset gate {placement} "
+            f"the recurrent product and {to}'s GRU only {_placement(not checkpoint.cell(inexact[0]).reset_after)}, "
+            "which computes a different function",
+            checkpoint.path,
+            hint=f"exact targets for this file: {', '.join(exact_targets(checkpoint.cell(inexact[0]).reset_after))}; "
+                 "--allow-inexact converts anyway and reports the error")
+    weights = {cell.name: checkpoint.canonical(cell) for cell in cells}
+    arrays = target.from_canonical(modules, weights)
+    read_back = getattr(target, "read_back", None)
+    source_back = read_back(arrays, modules) if read_back else MemorySource(arrays, f"<{to} conversion>")
+    recognised = families.recognise(source_back)
+    converted = [(cell, families.to_canonical(cell, source_back.read))
+                 for cell in cell_order(recognised.cells)]
+    verification = verify_cells([(cell, weights[cell.name]) for cell in cell_order(cells)],
+                                converted, tolerance)
+    return Conversion(to, checkpoint.path, modules, arrays, verification, inexact)
+
+
+def write_conversion(conversion: Conversion, out: Path, force: bool, inputs: list[Path]) -> None:
+    """Write the converted tensors, unless the verification failed for an exact conversion."""
+    target = targets.target(conversion.target)
+    suffix = out.suffix.lower()
+    output_format(out, target.SUFFIXES)
+    if not conversion.verification.ok and not conversion.inexact_cells:
+        conversion.verification.raise_if_failed(str(conversion.source))
+    check_output(out, force, inputs)
+    custom_writer = getattr(target, "write", None)
+    if custom_writer is not None and suffix in getattr(target, "OWN_SUFFIXES", (".pt", ".onnx")):
+        custom_writer(out, conversion.arrays, conversion.metadata(), conversion.modules)
+    else:
+        write_arrays(out, conversion.arrays, conversion.metadata())

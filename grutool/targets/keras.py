@@ -1,0 +1,52 @@
+"""Keras `GRU` weights per cell: `<cell>/kernel` [I, 3H] (z | r | h), `recurrent_kernel`
+[H, 3H], `bias`: [3H] for `reset_after=False`, [2, 3H] (input row, recurrent row) for True.
+
+Keras computes both reset placements, so every tanh/sigmoid source converts exactly; the
+cell's own placement is kept, and `GRU(H, reset_after=…)` must be built to match.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..cells import CanonicalWeights, GruCell, GruModule
+from .common import bias
+
+NAME = "keras"
+RESET_AFTER = (False, True)
+SUFFIXES = (".npz", ".h5", ".safetensors")
+KERAS_ACTIVATIONS = ("tanh", "sigmoid", "hard_sigmoid", "relu", "linear")
+
+
+def unsupported(cell: GruCell) -> str | None:
+    for activation in (cell.activation, cell.recurrent_activation):
+        if activation not in KERAS_ACTIVATIONS:
+            return f"{cell.name} uses activation {activation}, which Keras's GRU does not name"
+    return None
+
+
+def cell_arrays(cell: GruCell, w: CanonicalWeights) -> dict[str, np.ndarray]:
+    hidden = w["W_hn"].shape[0]
+    dtype = w["W_ir"].dtype
+    kernel = np.concatenate([w["W_iz"], w["W_ir"], w["W_in"]], axis=1)
+    recurrent = np.concatenate([w["W_hz"], w["W_hr"], w["W_hn"]], axis=1)
+    input_bias = np.concatenate([bias(w, name, hidden) for name in ("b_iz", "b_ir", "b_in")])
+    recurrent_bias = np.concatenate([bias(w, name, hidden) for name in ("b_hz", "b_hr", "b_hn")])
+    if cell.reset_after:
+        fused_bias = np.stack([input_bias, recurrent_bias])
+    else:
+        # With the reset before the product every recurrent bias sits outside it: folding
+        # it into the input bias is exact.
+        fused_bias = input_bias + recurrent_bias
+    return {"kernel": kernel.astype(dtype, copy=False),
+            "recurrent_kernel": recurrent.astype(dtype, copy=False),
+            "bias": fused_bias.astype(dtype, copy=False)}
+
+
+def from_canonical(modules: list[GruModule], weights: dict[str, CanonicalWeights]) -> dict[str, np.ndarray]:
+    arrays = {}
+    for module in modules:
+        for cell in module.cells:
+            for key, array in cell_arrays(cell, weights[cell.name]).items():
+                arrays[f"{cell.name}/{key}"] = array
+    return arrays

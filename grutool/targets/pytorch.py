@@ -1,0 +1,64 @@
+"""PyTorch `nn.GRU` state dicts: `<module>.weight_ih_l{k}[_reverse]` [3H, I] (rows r | z | n,
+W @ x orientation), `weight_hh_l{k}` [3H, H], `bias_ih_l{k}`, `bias_hh_l{k}` [3H].
+
+nn.GRU puts the reset gate after the recurrent product (n = tanh(W_in x + b_in +
+r * (W_hn h + b_hn))), so only reset-after sources convert exactly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..cells import CanonicalWeights, GruCell, GruModule
+from ..errors import MissingExtraError
+from .common import bias, unsupported_activations
+
+NAME = "pytorch"
+RESET_AFTER = (True,)
+SUFFIXES = (".safetensors", ".npz", ".h5", ".pt")
+
+
+def unsupported(cell: GruCell) -> str | None:
+    return unsupported_activations(cell, "torch.nn.GRU")
+
+
+def module_prefix(module: GruModule) -> str:
+    return module.name
+
+
+def from_canonical(modules: list[GruModule], weights: dict[str, CanonicalWeights]) -> dict[str, np.ndarray]:
+    arrays = {}
+    for module in modules:
+        # nn.GRU numbers its layers from 0 whatever the source called them.
+        for index, layer_cells in enumerate(module.layers()):
+            for cell in layer_cells:
+                suffix = f"l{index}" + ("_reverse" if cell.direction == "reverse" else "")
+                w = weights[cell.name]
+                hidden = w["W_hn"].shape[0]
+                prefix = f"{module_prefix(module)}."
+                arrays[prefix + f"weight_ih_{suffix}"] = np.ascontiguousarray(
+                    np.concatenate([w["W_ir"], w["W_iz"], w["W_in"]], axis=1).T)
+                arrays[prefix + f"weight_hh_{suffix}"] = np.ascontiguousarray(
+                    np.concatenate([w["W_hr"], w["W_hz"], w["W_hn"]], axis=1).T)
+                arrays[prefix + f"bias_ih_{suffix}"] = np.concatenate(
+                    [bias(w, name, hidden) for name in ("b_ir", "b_iz", "b_in")]).astype(w["W_ir"].dtype)
+                arrays[prefix + f"bias_hh_{suffix}"] = np.concatenate(
+                    [bias(w, name, hidden) for name in ("b_hr", "b_hz", "b_hn")]).astype(w["W_ir"].dtype)
+    return arrays
+
+
+def write(path: Path, arrays: dict[str, np.ndarray], metadata: dict[str, Any],
+          modules: list[GruModule]) -> None:
+    """`.pt`: a state dict saved by torch itself (tensors only, loadable with weights_only)."""
+    try:
+        import torch
+    except ImportError as exc:
+        raise MissingExtraError("writing .pt needs PyTorch", "torch", path) from exc
+    from ..writers import atomic_path
+
+    state = {name: torch.from_numpy(np.ascontiguousarray(array)) for name, array in arrays.items()}
+    with atomic_path(path) as temporary:
+        torch.save(state, temporary)
