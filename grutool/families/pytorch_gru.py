@@ -1,0 +1,104 @@
+"""PyTorch `nn.GRU` and `nn.GRUCell` state dicts (from .pt, .safetensors, .npz, …).
+
+nn.GRU, per layer k and direction (`_reverse` for the backward one), under the module's prefix:
+
+    weight_ih_l{k}[_reverse]  [3H, I_k]   rows: r | z | n, applied as W @ x
+    weight_hh_l{k}[_reverse]  [3H, H]
+    bias_ih_l{k}[_reverse]    [3H]        absent with bias=False
+    bias_hh_l{k}[_reverse]    [3H]
+
+nn.GRUCell: `weight_ih`, `weight_hh`, `bias_ih`, `bias_hh`, same shapes. Both compute
+n = tanh(W_in x + b_in + r * (W_hn h + b_hn)): the reset gate acts after the recurrent
+product, and b_hn stays inside it. LSTM (4H rows) and plain RNN (H rows) share these names
+and are told apart by the row count.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Callable
+
+from ..cells import FORWARD, REVERSE, CanonicalWeights, GruCell, Recognition
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ..tensors import TensorInfo, TensorSource
+
+LAYOUTS = ("pytorch-gru", "pytorch-gru-cell")
+GRU_INPUT_WEIGHT = re.compile(r"^(?:(?P<prefix>.+)\.)?weight_ih_l(?P<layer>\d+)(?P<reverse>_reverse)?$")
+CELL_INPUT_WEIGHT = re.compile(r"^(?:(?P<prefix>.+)\.)?weight_ih$")
+# Names for the cells of a state dict saved from a bare nn.GRU / nn.GRUCell (no prefix).
+UNPREFIXED_MODULE = "gru"
+UNPREFIXED_CELL = "gru_cell"
+ROLES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+
+
+def recognise(source: "TensorSource", unclaimed: list["TensorInfo"]) -> Recognition:
+    infos = {info.name: info for info in unclaimed}
+    result = Recognition()
+    for name in sorted(infos):
+        match = GRU_INPUT_WEIGHT.match(name)
+        if match:
+            prefix, layer = match.group("prefix"), int(match.group("layer"))
+            suffix = f"_l{layer}{match.group('reverse') or ''}"
+            base = f"{prefix}." if prefix else ""
+            tensors = {role: f"{base}{role}{suffix}" for role in ROLES}
+            cell_name = f"{base}l{layer}{match.group('reverse') or ''}"
+            module = prefix or UNPREFIXED_MODULE
+            direction = REVERSE if match.group("reverse") else FORWARD
+            _add_cell(result, infos, tensors, cell_name, module, layer, direction, LAYOUTS[0],
+                      "nn.GRU")
+            continue
+        match = CELL_INPUT_WEIGHT.match(name)
+        if match:
+            prefix = match.group("prefix")
+            base = f"{prefix}." if prefix else ""
+            tensors = {role: f"{base}{role}" for role in ROLES}
+            cell_name = prefix or UNPREFIXED_CELL
+            _add_cell(result, infos, tensors, cell_name, cell_name, 0, FORWARD, LAYOUTS[1],
+                      "nn.GRUCell")
+    return result
+
+
+def _add_cell(result: Recognition, infos: dict[str, "TensorInfo"], tensors: dict[str, str],
+              cell_name: str, module: str, layer: int, direction: str, layout: str,
+              variant: str) -> None:
+    weight_ih, weight_hh = infos[tensors["weight_ih"]], infos.get(tensors["weight_hh"])
+    if weight_hh is None or weight_ih.ndim != 2 or weight_hh.ndim != 2:
+        return  # not a recurrent layer's weights at all
+    hidden = weight_hh.shape[1]
+    if weight_hh.shape[0] != 3 * hidden or weight_ih.shape[0] != 3 * hidden:
+        return  # LSTM (4H rows) or plain RNN (H rows): not ours, leave for others
+    present = {role: tensor for role, tensor in tensors.items() if tensor in infos}
+    for role in ("bias_ih", "bias_hh"):
+        if role in present and infos[present[role]].shape != (3 * hidden,):
+            result.warnings.append(f"{cell_name}: looks like a PyTorch {variant} but "
+                                   f"{present[role]} is {list(infos[present[role]].shape)}, "
+                                   f"not [{3 * hidden}]; skipped")
+            result.claimed.update(present.values())
+            return
+    result.claimed.update(present.values())
+    result.cells.append(GruCell(
+        name=cell_name, module=module, layer=layer, direction=direction, layout=layout,
+        input_size=weight_ih.shape[1], hidden_size=hidden, reset_after=True,
+        dtype=weight_ih.dtype, source_tensors=[present[r] for r in ROLES if r in present],
+        roles=present, variant=variant,
+    ))
+
+
+def to_canonical(cell: GruCell, read: Callable[[str], "np.ndarray"]) -> CanonicalWeights:
+    hidden = cell.hidden_size
+    gates = {"r": slice(0, hidden), "z": slice(hidden, 2 * hidden), "n": slice(2 * hidden, None)}
+    weight_ih, weight_hh = read(cell.roles["weight_ih"]), read(cell.roles["weight_hh"])
+    weights: CanonicalWeights = {}
+    for gate, rows in gates.items():
+        weights[f"W_i{gate}"] = weight_ih[rows].T
+    for gate, rows in gates.items():
+        weights[f"W_h{gate}"] = weight_hh[rows].T
+    for role, side in (("bias_ih", "i"), ("bias_hh", "h")):
+        if role in cell.roles:
+            bias = read(cell.roles[role])
+            for gate, rows in gates.items():
+                weights[f"b_{side}{gate}"] = bias[rows]
+    return weights

@@ -1,0 +1,110 @@
+"""TensorFlow 1 contrib `CudnnCompatibleGRUCell` (`tf.contrib.cudnn_rnn`), the CPU twin of
+`CudnnGRU`, and the names `CudnnGRU`'s saveable writes its canonical weights under.
+
+Per cell, under its variable scope (default `cudnn_compatible_gru_cell`):
+
+    gates/kernel                         [I+H, 2H]  columns: r | u   rows: x then h
+    gates/bias                           [2H]       r | u            (initialised to 1.0)
+    candidate/input_projection/kernel    [I, H]
+    candidate/input_projection/bias      [H]
+    candidate/hidden_projection/kernel   [H, H]
+    candidate/hidden_projection/bias     [H]
+
+From TF's source: candidate = tanh(x @ Wi + bi + r * (h @ Wh + bh)), h' = (1-u) * candidate
++ u * h. The reset gate acts after the recurrent product, with the hidden bias inside it.
+The gates' shared bias is stored as b_ir, b_iz. This family runs before `tf_gru_cell`, which
+would otherwise see `gates/kernel` alone.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+from ..cells import CanonicalWeights, GruCell, Recognition
+from .tf_scopes import place, scopes_with_suffix, slots_of
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ..tensors import TensorInfo, TensorSource
+
+LAYOUTS = ("tf-cudnn-compatible-gru-cell",)
+SUFFIXES = {
+    "gates_kernel": "gates/kernel",
+    "gates_bias": "gates/bias",
+    "input_kernel": "candidate/input_projection/kernel",
+    "input_bias": "candidate/input_projection/bias",
+    "hidden_kernel": "candidate/hidden_projection/kernel",
+    "hidden_bias": "candidate/hidden_projection/bias",
+}
+
+
+def recognise(source: "TensorSource", unclaimed: list["TensorInfo"]) -> Recognition:
+    infos = {info.name: info for info in unclaimed}
+    names = set(infos)
+    result = Recognition()
+    for scope in scopes_with_suffix(names, "/" + SUFFIXES["hidden_kernel"]):
+        tensors = {role: f"{scope}/{suffix}" for role, suffix in SUFFIXES.items()}
+        present = [t for t in tensors.values() if t in infos]
+        if len(present) < len(tensors):
+            missing = ", ".join(t for t in tensors.values() if t not in infos)
+            result.warnings.append(f"{scope}: looks like a TF CudnnCompatibleGRUCell but "
+                                   f"{missing} is missing; skipped")
+        else:
+            cell = _cell(scope, tensors, infos, result.warnings)
+            if cell is not None:
+                result.cells.append(cell)
+        result.claimed.update(present)
+        for tensor in present:
+            result.claimed |= slots_of(names, tensor)
+    return result
+
+
+def _cell(scope: str, tensors: dict[str, str], infos: dict[str, "TensorInfo"],
+          warnings: list[str]) -> GruCell | None:
+    shapes = {role: infos[name].shape for role, name in tensors.items()}
+    hidden_kernel = shapes["hidden_kernel"]
+    if len(hidden_kernel) != 2 or hidden_kernel[0] != hidden_kernel[1]:
+        warnings.append(f"{scope}: looks like a TF CudnnCompatibleGRUCell but "
+                        f"{tensors['hidden_kernel']} is {list(hidden_kernel)}, not square; skipped")
+        return None
+    hidden = hidden_kernel[0]
+    input_kernel = shapes["input_kernel"]
+    inputs = input_kernel[0] if len(input_kernel) == 2 else -1
+    expected = {
+        "gates_kernel": (inputs + hidden, 2 * hidden), "gates_bias": (2 * hidden,),
+        "input_kernel": (inputs, hidden), "input_bias": (hidden,),
+        "hidden_kernel": (hidden, hidden), "hidden_bias": (hidden,),
+    }
+    wrong = [f"{tensors[role]} {list(shapes[role])}" for role in SUFFIXES
+             if shapes[role] != expected[role]]
+    if wrong or inputs <= 0:
+        warnings.append(f"{scope}: looks like a TF CudnnCompatibleGRUCell but "
+                        f"{', '.join(wrong) or 'its input size'} does not fit {hidden} units; skipped")
+        return None
+    module, layer, direction = place(scope)
+    return GruCell(
+        name=scope, module=module, layer=layer, direction=direction, layout=LAYOUTS[0],
+        input_size=inputs, hidden_size=hidden, reset_after=True,
+        dtype=infos[tensors["gates_kernel"]].dtype,
+        source_tensors=[tensors[role] for role in SUFFIXES], roles=dict(tensors),
+        variant="CudnnCompatibleGRUCell",
+    )
+
+
+def to_canonical(cell: GruCell, read: Callable[[str], "np.ndarray"]) -> CanonicalWeights:
+    inputs, hidden = cell.input_size, cell.hidden_size
+    gates_kernel = read(cell.roles["gates_kernel"])
+    gates_bias = read(cell.roles["gates_bias"])
+    return {
+        "W_ir": gates_kernel[:inputs, :hidden],
+        "W_iz": gates_kernel[:inputs, hidden:],
+        "W_in": read(cell.roles["input_kernel"]),
+        "W_hr": gates_kernel[inputs:, :hidden],
+        "W_hz": gates_kernel[inputs:, hidden:],
+        "W_hn": read(cell.roles["hidden_kernel"]),
+        "b_ir": gates_bias[:hidden],
+        "b_iz": gates_bias[hidden:],
+        "b_in": read(cell.roles["input_bias"]),
+        "b_hn": read(cell.roles["hidden_bias"]),
+    }

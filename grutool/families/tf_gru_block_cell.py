@@ -1,0 +1,82 @@
+"""TensorFlow 1 contrib `GRUBlockCell` (`tf.contrib.rnn.GRUBlockCell`, the fused kernel
+`GRUBlockCell` op).
+
+Per cell, under its variable scope (default `gru_cell`):
+
+    w_ru [I+H, 2H]   columns: r | u   rows: x (I) then h (H)
+    b_ru [2H]        r | u            (initialised to 1.0)
+    w_c  [I+H, H]    rows: x then (r * h)
+    b_c  [H]
+
+It computes exactly what `GRUCell` computes, reset before the recurrent product, one bias
+per gate; only the variable names differ, so the canonical split is GRUCell's.
+(`GRUBlockCellV2` uses GRUCell's own names and is recognised as `tf-gru-cell`.)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+from ..cells import CanonicalWeights, GruCell, Recognition
+from . import tf_gru_cell
+from .tf_scopes import place, scopes_with_suffix, slots_of
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ..tensors import TensorInfo, TensorSource
+
+LAYOUTS = ("tf-gru-block-cell",)
+# GRUCell's role -> this cell's variable name
+NAMES = {"gates_kernel": "w_ru", "gates_bias": "b_ru", "candidate_kernel": "w_c",
+         "candidate_bias": "b_c"}
+
+
+def recognise(source: "TensorSource", unclaimed: list["TensorInfo"]) -> Recognition:
+    infos = {info.name: info for info in unclaimed}
+    names = set(infos)
+    result = Recognition()
+    for scope in scopes_with_suffix(names, "/w_ru"):
+        tensors = {role: f"{scope}/{suffix}" for role, suffix in NAMES.items()}
+        present = [t for t in tensors.values() if t in infos]
+        if len(present) < len(tensors):
+            missing = ", ".join(t for t in tensors.values() if t not in infos)
+            result.warnings.append(f"{scope}: looks like a TF GRUBlockCell but {missing} is "
+                                   "missing; skipped")
+        else:
+            cell = _cell(scope, tensors, infos, result.warnings)
+            if cell is not None:
+                result.cells.append(cell)
+        result.claimed.update(present)
+        for tensor in present:
+            result.claimed |= slots_of(names, tensor)
+    return result
+
+
+def _cell(scope: str, tensors: dict[str, str], infos: dict[str, "TensorInfo"],
+          warnings: list[str]) -> GruCell | None:
+    w_ru, b_ru, w_c, b_c = (infos[tensors[role]] for role in NAMES)
+    if w_ru.ndim != 2 or w_c.ndim != 2 or b_ru.ndim != 1 or b_c.ndim != 1:
+        warnings.append(f"{scope}: looks like a TF GRUBlockCell but its tensors have ranks "
+                        f"{w_ru.ndim}, {b_ru.ndim}, {w_c.ndim}, {b_c.ndim} (not 2, 1, 2, 1); skipped")
+        return None
+    hidden = w_c.shape[1]
+    rows = w_ru.shape[0]
+    if (w_ru.shape != (rows, 2 * hidden) or w_c.shape != (rows, hidden) or rows <= hidden
+            or b_ru.shape != (2 * hidden,) or b_c.shape != (hidden,)):
+        warnings.append(f"{scope}: looks like a TF GRUBlockCell but w_ru {list(w_ru.shape)}, "
+                        f"b_ru {list(b_ru.shape)}, w_c {list(w_c.shape)}, b_c {list(b_c.shape)} "
+                        "do not fit one cell; skipped")
+        return None
+    module, layer, direction = place(scope)
+    return GruCell(
+        name=scope, module=module, layer=layer, direction=direction, layout=LAYOUTS[0],
+        input_size=rows - hidden, hidden_size=hidden, reset_after=False, dtype=w_ru.dtype,
+        source_tensors=[tensors[role] for role in NAMES], roles=dict(tensors),
+        variant="GRUBlockCell",
+    )
+
+
+def to_canonical(cell: GruCell, read: Callable[[str], "np.ndarray"]) -> CanonicalWeights:
+    # Same roles, same arithmetic as GRUCell.
+    return tf_gru_cell.to_canonical(cell, read)

@@ -1,0 +1,250 @@
+"""ONNX models (`.onnx`), with the `onnx` extra.
+
+Tensors are the graph's initializers and the values of its `Constant` nodes. Each `GRU` node
+is recorded in `layer_configs[<node name>]` (its input tensor names, attributes, and which
+GRU node, if any, feeds its input through shape-only ops), so the ONNX GRU family can find
+the cells and stack them.
+
+An exporter may feed a GRU node's `W`, `R` or `B` not from an initializer but from a small
+constant expression (an `Unsqueeze` of an initializer, a `Concat` of slices). Such inputs
+are evaluated at open time with NumPy, for a handful of shape ops, and listed under their
+own names. External data is read only from files inside the model's own folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import CorruptFileError, InputError, MissingExtraError
+from ..tensors import TensorInfo, TensorSource
+
+FORMAT = "onnx"
+GRU_INPUTS = ("X", "W", "R", "B", "sequence_lens", "initial_h")
+GRU_OUTPUTS = ("Y", "Y_h")
+GRU_ATTRIBUTE_DEFAULTS: dict[str, Any] = {
+    "hidden_size": None, "direction": "forward", "linear_before_reset": 0,
+    "activations": None, "activation_alpha": None, "activation_beta": None,
+    "clip": None, "layout": 0,
+}
+# Ops that only move or reshape data: a GRU whose input comes through these from another
+# GRU's output is the next layer of the same stack.
+SHAPE_ONLY_OPS = {"Transpose", "Reshape", "Squeeze", "Unsqueeze", "Identity", "Dropout",
+                  "Cast", "Flatten"}
+# Bounds for evaluating constant expressions, so a hostile graph cannot make us loop.
+MAX_FOLD_DEPTH = 16
+EXTERNAL = 1  # TensorProto.DataLocation.EXTERNAL
+
+
+def matches(path: Path, head: bytes) -> bool:
+    return path.suffix.lower() == ".onnx" and path.is_file()
+
+
+class OnnxSource(TensorSource):
+    def __init__(self, path: Path):
+        super().__init__(path=path, format=FORMAT, files=[path])
+        try:
+            import onnx
+        except ImportError as exc:
+            raise MissingExtraError("reading ONNX models needs onnx", "onnx", path) from exc
+        self._onnx = onnx
+        try:
+            model = onnx.load(str(path), load_external_data=False)
+        except Exception as exc:  # protobuf's DecodeError and friends
+            raise CorruptFileError(f"not a readable ONNX model: {_first_line(exc)}", path) from exc
+        self._base = path.resolve().parent
+        self._protos: dict[str, Any] = {}
+        self._folded: dict[str, np.ndarray] = {}
+        graph = model.graph
+        for tensor in graph.initializer:
+            self._add_proto(tensor.name, tensor)
+        self._producers: dict[str, Any] = {}
+        for node in graph.node:
+            for output in node.output:
+                self._producers[output] = node
+            if node.op_type == "Constant" and node.output:
+                value = next((a.t for a in node.attribute if a.name == "value"), None)
+                if value is not None and node.output[0] not in self.infos:
+                    self._add_proto(node.output[0], value)
+        self._record_gru_nodes(graph)
+
+    def _add_proto(self, name: str, tensor: Any) -> None:
+        if tensor.data_location == EXTERNAL:
+            self._check_external(name, tensor)
+            for entry in tensor.external_data:
+                if entry.key == "location":
+                    location = (self._base / entry.value).resolve()
+                    if location not in self.files:
+                        self.files.append(location)
+        self._protos[name] = tensor
+        self.infos[name] = TensorInfo(name, tuple(int(n) for n in tensor.dims),
+                                      _dtype_name(self._onnx, tensor.data_type))
+
+    def _check_external(self, name: str, tensor: Any) -> None:
+        location = next((e.value for e in tensor.external_data if e.key == "location"), None)
+        if not location:
+            raise CorruptFileError(f"tensor {name!r} keeps its data outside the model but names "
+                                   "no file", self.path)
+        target = (self._base / location).resolve()
+        if not target.is_relative_to(self._base):
+            raise InputError(f"tensor {name!r} keeps its data in {location!r}, outside the "
+                             "model's folder; grutool does not follow it", self.path)
+
+    def _record_gru_nodes(self, graph: Any) -> None:
+        gru_by_output: dict[str, str] = {}
+        used_names: set[str] = set()
+        for index, node in enumerate(graph.node):
+            if node.op_type != "GRU" or node.domain not in ("", "ai.onnx"):
+                continue
+            name = node.name or f"GRU_{index}"
+            while name in used_names:
+                name += "_"
+            used_names.add(name)
+            config: dict[str, Any] = {"op_type": "GRU", "node_index": index}
+            config["inputs"] = {role: (node.input[i] if i < len(node.input) and node.input[i]
+                                       else None) for i, role in enumerate(GRU_INPUTS)}
+            config["outputs"] = {role: (node.output[i] if i < len(node.output) and node.output[i]
+                                        else None) for i, role in enumerate(GRU_OUTPUTS)}
+            attributes = dict(GRU_ATTRIBUTE_DEFAULTS)
+            for attribute in node.attribute:
+                attributes[attribute.name] = _attribute_value(self._onnx, attribute)
+            config["attributes"] = attributes
+            config["input_from_gru"] = self._upstream_gru(config["inputs"]["X"], gru_by_output)
+            for role in ("W", "R", "B"):
+                tensor = config["inputs"][role]
+                if tensor and tensor not in self.infos:
+                    self._fold_into_infos(tensor)
+            if config["outputs"]["Y"]:
+                gru_by_output[config["outputs"]["Y"]] = name
+            self.layer_configs[name] = config
+
+    def _upstream_gru(self, tensor: str | None, gru_by_output: dict[str, str]) -> str | None:
+        for _ in range(MAX_FOLD_DEPTH):
+            if tensor is None:
+                return None
+            if tensor in gru_by_output:
+                return gru_by_output[tensor]
+            node = self._producers.get(tensor)
+            if node is None or node.op_type not in SHAPE_ONLY_OPS or not node.input:
+                return None
+            tensor = node.input[0]
+        return None
+
+    def _fold_into_infos(self, tensor: str) -> None:
+        """Evaluate a constant expression feeding a GRU; leave it out if it is not one."""
+        try:
+            value = self._evaluate(tensor, 0)
+        except (ValueError, IndexError, TypeError, KeyError):
+            value = None
+        if value is None:
+            return
+        self._folded[tensor] = value
+        self.infos[tensor] = TensorInfo(tensor, tuple(value.shape), value.dtype.name)
+
+    def _evaluate(self, tensor: str, depth: int) -> np.ndarray | None:
+        if tensor in self._protos:
+            return self._read(tensor)
+        if tensor in self._folded:
+            return self._folded[tensor]
+        node = self._producers.get(tensor)
+        if node is None or depth > MAX_FOLD_DEPTH:
+            return None
+        inputs = []
+        for name in node.input:
+            if not name:
+                inputs.append(None)
+                continue
+            value = self._evaluate(name, depth + 1)
+            if value is None:
+                return None
+            inputs.append(value)
+        attributes = {a.name: _attribute_value(self._onnx, a) for a in node.attribute}
+        return _apply(node.op_type, inputs, attributes)
+
+    def _read(self, name: str) -> np.ndarray:
+        if name in self._folded:
+            return self._folded[name]
+        from onnx import external_data_helper, numpy_helper
+
+        proto = self._protos[name]
+        try:
+            if proto.data_location == EXTERNAL:
+                self._check_external(name, proto)
+                copy = type(proto)()
+                copy.CopyFrom(proto)
+                external_data_helper.load_external_data_for_tensor(copy, str(self._base))
+                proto = copy
+            return numpy_helper.to_array(proto)
+        except OSError as exc:
+            raise InputError(f"cannot read the external data of {name!r}: "
+                             f"{exc.strerror or exc}", self.path) from exc
+        except (ValueError, TypeError, RuntimeError) as exc:
+            raise CorruptFileError(f"cannot decode tensor {name!r}: {_first_line(exc)}",
+                                   self.path) from exc
+
+
+def _apply(op: str, inputs: list[np.ndarray | None], attributes: dict[str, Any]) -> np.ndarray | None:
+    """NumPy versions of the few ops exporters put between an initializer and a GRU."""
+    first = inputs[0] if inputs else None
+    if op in ("Identity", "Dropout"):
+        return first
+    if op == "Unsqueeze":
+        axes = attributes.get("axes") if len(inputs) < 2 else inputs[1]
+        result = first
+        for axis in sorted(int(a) % (first.ndim + len(axes)) for a in axes):
+            result = np.expand_dims(result, axis)
+        return result
+    if op == "Squeeze":
+        axes = attributes.get("axes") if len(inputs) < 2 else inputs[1]
+        return np.squeeze(first) if axes is None else np.squeeze(first, tuple(int(a) for a in axes))
+    if op == "Concat":
+        return np.concatenate(inputs, axis=int(attributes["axis"]))
+    if op == "Transpose":
+        perm = attributes.get("perm")
+        return np.transpose(first, None if perm is None else tuple(perm))
+    if op == "Reshape":
+        shape = [int(n) for n in inputs[1]]
+        if not attributes.get("allowzero", 0):
+            shape = [first.shape[i] if n == 0 else n for i, n in enumerate(shape)]
+        return first.reshape(shape)
+    if op == "Slice":
+        starts, ends = inputs[1], inputs[2]
+        axes = inputs[3] if len(inputs) > 3 and inputs[3] is not None else range(len(starts))
+        steps = inputs[4] if len(inputs) > 4 and inputs[4] is not None else [1] * len(starts)
+        index = [slice(None)] * first.ndim
+        for start, end, axis, step in zip(starts, ends, axes, steps):
+            index[int(axis)] = slice(int(start), int(end), int(step))
+        return first[tuple(index)]
+    return None
+
+
+def _attribute_value(onnx: Any, attribute: Any) -> Any:
+    value = onnx.helper.get_attribute_value(attribute)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, list):
+        return [item.decode("utf-8", "replace") if isinstance(item, bytes) else item
+                for item in value]
+    if hasattr(value, "dims"):  # a TensorProto attribute
+        return onnx.numpy_helper.to_array(value)
+    return value
+
+
+def _dtype_name(onnx: Any, data_type: int) -> str:
+    if data_type == onnx.TensorProto.STRING:
+        return "string"
+    try:
+        return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(data_type)).name
+    except (KeyError, TypeError, ValueError):
+        return f"onnx-type-{data_type}"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def open(path: Path) -> OnnxSource:  # noqa: A001 - the reader protocol's name
+    return OnnxSource(path)

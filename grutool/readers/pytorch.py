@@ -1,0 +1,135 @@
+"""PyTorch `torch.save` files (`.pt`, `.pth`, `.bin`): the zip format (`<archive>/data.pkl`)
+and the legacy pickle format, read only through `torch.load(..., weights_only=True)`.
+
+A `torch.save` file is a pickle. grutool never runs the general unpickler on it: torch's
+weights-only unpickler accepts tensors, containers and plain values and refuses any other
+object, so a file that holds code is reported, not executed. The file may hold a state dict,
+or a training checkpoint with the state dict under a common key; nested dicts are flattened
+with "." and values that are not tensors are ignored.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import CorruptFileError, InputError, MissingExtraError
+from ..tensors import TensorInfo, TensorSource
+from .zip_safety import check_zip_members
+
+FORMAT = "pytorch"
+SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
+ZIP_MAGIC = b"PK\x03\x04"
+# The legacy format opens with a pickled magic number (protocol 2, LONG1 of 10 bytes).
+LEGACY_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
+# Where training scripts usually put the model's weights inside a checkpoint dict.
+STATE_DICT_KEYS = ("state_dict", "model_state_dict", "model")
+
+
+def matches(path: Path, head: bytes) -> bool:
+    if head.startswith(LEGACY_MAGIC):
+        return True
+    if head.startswith(ZIP_MAGIC):
+        return _is_torch_zip(path)
+    return path.suffix.lower() in (".pt", ".pth") and path.is_file()
+
+
+def _is_torch_zip(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
+    return any(name == "data.pkl" or name.endswith("/data.pkl") for name in names)
+
+
+class PytorchSource(TensorSource):
+    def __init__(self, path: Path):
+        super().__init__(path=path, format=FORMAT, files=[path])
+        is_zip = self._check_container()
+        loaded = self._load(is_zip)
+        self._tensors: dict[str, Any] = {}
+        _flatten(_state_dict_of(loaded), "", self._tensors)
+        for name, tensor in self._tensors.items():
+            self.infos[name] = TensorInfo(name, tuple(int(n) for n in tensor.shape),
+                                          str(tensor.dtype).removeprefix("torch."))
+
+    def _check_container(self) -> bool:
+        try:
+            with self.path.open("rb") as handle:
+                head = handle.read(len(LEGACY_MAGIC))
+        except OSError as exc:
+            raise InputError(f"cannot read the file: {exc.strerror or exc}", self.path) from exc
+        if not head.startswith(ZIP_MAGIC):
+            return False
+        try:
+            with zipfile.ZipFile(self.path) as archive:
+                names = [member.filename for member in check_zip_members(archive, self.path)]
+        except zipfile.BadZipFile as exc:
+            raise CorruptFileError(f"not a valid PyTorch (zip) archive: {exc}", self.path) from exc
+        if any(name.endswith("constants.pkl") or "/code/" in name for name in names):
+            raise InputError("this is a TorchScript archive (it holds code); grutool reads "
+                             "state dicts saved with torch.save(model.state_dict())", self.path)
+        if not any(name == "data.pkl" or name.endswith("/data.pkl") for name in names):
+            raise CorruptFileError("a zip archive without data.pkl is not a torch.save file",
+                                   self.path)
+        return True
+
+    def _load(self, is_zip: bool) -> Any:
+        try:
+            import torch
+        except ImportError as exc:
+            raise MissingExtraError("reading PyTorch files needs torch", "torch", self.path) from exc
+        try:
+            # mmap keeps big checkpoints on disk until a tensor is read; only the zip format has it.
+            return torch.load(self.path, map_location="cpu", weights_only=True, mmap=is_zip)
+        except Exception as exc:  # torch raises many kinds; each becomes a one-line error
+            text = str(exc)
+            if "Weights only load failed" in text:
+                raise InputError(
+                    "the file holds Python code or objects besides tensors, which grutool "
+                    "will not unpickle; save the model's state_dict() instead",
+                    self.path) from exc
+            first_line = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+            raise CorruptFileError(f"torch.load cannot read it: {first_line}", self.path) from exc
+
+    def _read(self, name: str) -> np.ndarray:
+        import torch
+
+        tensor = self._tensors[name].detach().cpu()
+        if tensor.dtype == torch.bfloat16:
+            import ml_dtypes
+
+            return tensor.view(torch.int16).numpy().view(ml_dtypes.bfloat16).copy()
+        try:
+            return tensor.numpy().copy()
+        except (TypeError, RuntimeError) as exc:
+            raise InputError(f"tensor {name!r} of dtype {tensor.dtype} has no NumPy equivalent",
+                             self.path) from exc
+
+
+def _state_dict_of(loaded: Any) -> Any:
+    """The model's weights inside what torch.load returned."""
+    if isinstance(loaded, Mapping):
+        for key in STATE_DICT_KEYS:
+            if isinstance(loaded.get(key), Mapping):
+                return loaded[key]
+    return loaded
+
+
+def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        out[prefix or "tensor"] = value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _flatten(item, f"{prefix}.{key}" if prefix else str(key), out)
+
+
+def open(path: Path) -> PytorchSource:  # noqa: A001 - the reader protocol's name
+    return PytorchSource(path)

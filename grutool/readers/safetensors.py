@@ -1,0 +1,146 @@
+"""`.safetensors` files, parsed by grutool itself (no dependency).
+
+Layout: an 8-byte little-endian header length N, N bytes of JSON
+(`{name: {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {str: str}}`), then
+the data; offsets count from the end of the header. Everything in the header is checked
+against the file's size before a byte of data is trusted, and tensors are read one at a time
+with `np.fromfile` at their offset.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import CorruptFileError, InputError
+from ..tensors import TensorInfo, TensorSource
+
+FORMAT = "safetensors"
+# A header is a few kilobytes per thousand tensors; anything near this bound is hostile.
+MAX_HEADER_BYTES = 100 * 2**20
+METADATA_KEY = "__metadata__"
+
+
+def _dtypes() -> dict[str, np.dtype]:
+    import ml_dtypes
+
+    return {
+        "F64": np.dtype("<f8"), "F32": np.dtype("<f4"), "F16": np.dtype("<f2"),
+        "BF16": np.dtype(ml_dtypes.bfloat16),
+        "F8_E4M3": np.dtype(ml_dtypes.float8_e4m3fn), "F8_E5M2": np.dtype(ml_dtypes.float8_e5m2),
+        "I64": np.dtype("<i8"), "I32": np.dtype("<i4"), "I16": np.dtype("<i2"), "I8": np.dtype("i1"),
+        "U64": np.dtype("<u8"), "U32": np.dtype("<u4"), "U16": np.dtype("<u2"), "U8": np.dtype("u1"),
+        "BOOL": np.dtype(np.bool_),
+    }
+
+
+def matches(path: Path, head: bytes) -> bool:
+    if path.suffix.lower() == ".safetensors" and path.is_file():
+        return True
+    # No magic number: a plausible header length followed by the start of a JSON object.
+    if len(head) < 9:
+        return False
+    (length,) = struct.unpack("<Q", head[:8])
+    return 2 <= length <= MAX_HEADER_BYTES and head[8:9] == b"{"
+
+
+class SafetensorsSource(TensorSource):
+    """The tensors of one `.safetensors` file; `metadata` is its `__metadata__` (str -> str)."""
+
+    def __init__(self, path: Path):
+        super().__init__(path=path, format=FORMAT, files=[path])
+        self.metadata: dict[str, Any] = {}
+        self._dtypes: dict[str, np.dtype] = {}
+        self._offsets: dict[str, int] = {}
+        try:
+            file_size = path.stat().st_size
+            with path.open("rb") as handle:
+                header = self._read_header(handle, file_size)
+        except OSError as exc:
+            raise InputError(f"cannot read the file: {exc.strerror or exc}", path) from exc
+        self._index(header, file_size)
+
+    def _read_header(self, handle, file_size: int) -> dict[str, Any]:
+        prefix = handle.read(8)
+        if len(prefix) < 8:
+            raise CorruptFileError("too short for a safetensors header", self.path)
+        (length,) = struct.unpack("<Q", prefix)
+        if length > MAX_HEADER_BYTES:
+            raise CorruptFileError(f"the header claims {length} bytes (more than "
+                                   f"{MAX_HEADER_BYTES})", self.path)
+        if 8 + length > file_size:
+            raise CorruptFileError(f"the header claims {length} bytes but the file has only "
+                                   f"{file_size - 8} after the length", self.path)
+        self._data_start = 8 + length
+        self._data_size = file_size - self._data_start
+        raw = handle.read(length)
+        try:
+            header = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise CorruptFileError(f"the header is not valid JSON: {exc}", self.path) from exc
+        if not isinstance(header, dict):
+            raise CorruptFileError("the header is not a JSON object", self.path)
+        return header
+
+    def _index(self, header: dict[str, Any], file_size: int) -> None:
+        dtypes = _dtypes()
+        ranges: list[tuple[int, int, str]] = []
+        for name, entry in header.items():
+            if name == METADATA_KEY:
+                if not isinstance(entry, dict):
+                    raise CorruptFileError("__metadata__ is not an object", self.path)
+                self.metadata = dict(entry)
+                continue
+            if not isinstance(entry, dict):
+                raise CorruptFileError(f"entry {name!r} is not an object", self.path)
+            code, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
+            if code not in dtypes:
+                raise CorruptFileError(f"tensor {name!r} has an unknown dtype {code!r}", self.path)
+            if not (isinstance(shape, list)
+                    and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0
+                            for n in shape)):
+                raise CorruptFileError(f"tensor {name!r} has an invalid shape {shape!r}", self.path)
+            if not (isinstance(offsets, list) and len(offsets) == 2
+                    and all(isinstance(n, int) and not isinstance(n, bool) for n in offsets)):
+                raise CorruptFileError(f"tensor {name!r} has invalid data_offsets {offsets!r}",
+                                       self.path)
+            begin, end = offsets
+            if not 0 <= begin <= end <= self._data_size:
+                raise CorruptFileError(f"tensor {name!r} has data_offsets {offsets} outside the "
+                                       f"{self._data_size} data bytes of the file", self.path)
+            dtype = dtypes[code]
+            expected = math.prod(shape) * dtype.itemsize
+            if end - begin != expected:
+                raise CorruptFileError(f"tensor {name!r} {code} {shape} needs {expected} bytes "
+                                       f"but its data_offsets span {end - begin}", self.path)
+            ranges.append((begin, end, name))
+            self._dtypes[name] = dtype
+            self._offsets[name] = self._data_start + begin
+            self.infos[name] = TensorInfo(name, tuple(shape), dtype.name)
+        ranges.sort()
+        for (_, end, first), (begin, _, second) in zip(ranges, ranges[1:]):
+            if begin < end:
+                raise CorruptFileError(f"tensors {first!r} and {second!r} overlap", self.path)
+
+    def _read(self, name: str) -> np.ndarray:
+        info = self.infos[name]
+        dtype = self._dtypes[name]
+        count = math.prod(info.shape)
+        try:
+            with self.path.open("rb") as handle:
+                array = np.fromfile(handle, dtype=dtype, count=count, offset=self._offsets[name])
+        except OSError as exc:
+            raise InputError(f"cannot read tensor {name!r}: {exc.strerror or exc}",
+                             self.path) from exc
+        if array.size != count:  # the file shrank since it was opened
+            raise CorruptFileError(f"tensor {name!r} is truncated", self.path)
+        return array.reshape(info.shape).astype(dtype.newbyteorder("="), copy=False)
+
+
+def open(path: Path) -> SafetensorsSource:  # noqa: A001 - the reader protocol's name
+    return SafetensorsSource(path)
