@@ -26,20 +26,25 @@ def place(scope: str) -> tuple[str, int, str]:
     a module of its own, named like the cell.
     """
     segments = scope.split("/")
-    layer, direction, first_marker = 0, FORWARD, None
+    layer, direction = 0, FORWARD
+    first_layer_marker = first_direction_marker = None
     for index, segment in enumerate(segments):
         layer_match = _LAYER.match(segment)
         if layer_match:
             layer = int(layer_match.group(1))
+            first_layer_marker = index if first_layer_marker is None else first_layer_marker
         elif segment in _DIRECTIONS:
             direction = _DIRECTIONS[segment]
-        else:
-            continue
-        if first_marker is None:
-            first_marker = index
-    if not first_marker:  # no marker, or a marker at the very top: the cell stands alone
+            first_direction_marker = index if first_direction_marker is None else first_direction_marker
+    markers = [m for m in (first_layer_marker, first_direction_marker) if m is not None]
+    if not markers or min(markers) == 0:  # no marker, or one at the very top: a lone cell
         return scope, layer, direction
-    return "/".join(segments[:first_marker]), layer, direction
+    if first_direction_marker is not None and first_layer_marker is not None \
+            and first_direction_marker < first_layer_marker:
+        # `bidirectional_rnn/fw/multi_rnn_cell/cell_K`: each direction is a stack of its own,
+        # whose layer K+1 reads only its own layer K, not both directions as nn.GRU would.
+        return "/".join(segments[:first_layer_marker]), layer, direction
+    return "/".join(segments[:min(markers)]), layer, direction
 
 
 def scopes_with_suffix(names: set[str], suffix: str) -> list[str]:
