@@ -17,6 +17,7 @@ protobuf nor TensorFlow is imported; the module costs numpy and crc32c only.
 
 from __future__ import annotations
 
+import bisect
 import mmap
 import re
 from dataclasses import dataclass
@@ -154,31 +155,56 @@ def _mask(crc: int) -> int:
     return ((((crc >> 15) | (crc << 17)) & 0xFFFFFFFF) + 0xA282EAD8) & 0xFFFFFFFF
 
 
-def read_table(data: bytes, path: Path) -> Iterator[tuple[bytes, bytes]]:
-    """Every (key, value) of a table in `data` (a whole `.index` or V1 file), in file order."""
-    if len(data) < FOOTER_SIZE:
-        raise CorruptFileError(f"too short for a checkpoint table ({len(data)} bytes)", path)
-    footer = data[-FOOTER_SIZE:]
-    if int.from_bytes(footer[-8:], "little") != TABLE_MAGIC:
-        raise CorruptFileError("not a checkpoint table: the footer's magic number is wrong", path)
-    try:
-        _metaindex_offset, pos = _varint(footer, 0)
-        _metaindex_size, pos = _varint(footer, pos)
-        index_offset, pos = _varint(footer, pos)
-        index_size, pos = _varint(footer, pos)
-    except _WireError as exc:
-        raise CorruptFileError(f"the table footer is damaged: {exc}", path) from exc
-    if pos > FOOTER_SIZE - 8:
-        raise CorruptFileError("the table footer is damaged: its block handles overflow it", path)
-    index_block = _block(data, index_offset, index_size, "index", path)
-    for _separator, handle in _block_entries(index_block, "index", path):
+class Table:
+    """A LevelDB-style table in `data` (bytes, or an mmap of a V1 file read lazily)."""
+
+    def __init__(self, data, path: Path):
+        self.data, self.path = data, path
+        if len(data) < FOOTER_SIZE:
+            raise CorruptFileError(f"too short for a checkpoint table ({len(data)} bytes)", path)
+        footer = data[len(data) - FOOTER_SIZE:]
+        if int.from_bytes(footer[-8:], "little") != TABLE_MAGIC:
+            raise CorruptFileError("not a checkpoint table: the footer's magic number is wrong",
+                                   path)
         try:
-            offset, pos = _varint(handle, 0)
-            size, _ = _varint(handle, pos)
+            _metaindex_offset, pos = _varint(footer, 0)
+            _metaindex_size, pos = _varint(footer, pos)
+            index_offset, pos = _varint(footer, pos)
+            index_size, pos = _varint(footer, pos)
         except _WireError as exc:
-            raise CorruptFileError(f"a block handle in the index block is damaged: {exc}",
-                                   path) from exc
-        yield from _block_entries(_block(data, offset, size, "data", path), "data", path)
+            raise CorruptFileError(f"the table footer is damaged: {exc}", path) from exc
+        if pos > FOOTER_SIZE - 8:
+            raise CorruptFileError("the table footer is damaged: its block handles overflow it",
+                                   path)
+        index_block = _block(data, index_offset, index_size, "index", path)
+        # (last key of the data block or a key between it and the next, handle of the block)
+        self.index: list[tuple[bytes, tuple[int, int]]] = []
+        for separator, handle in _block_entries(index_block, "index", path):
+            try:
+                offset, pos = _varint(handle, 0)
+                size, _ = _varint(handle, pos)
+            except _WireError as exc:
+                raise CorruptFileError(f"a block handle in the index block is damaged: {exc}",
+                                       path) from exc
+            self.index.append((bytes(separator), (offset, size)))
+
+    def entries(self) -> Iterator[tuple[bytes, bytes]]:
+        """Every (key, value), in key order."""
+        for _separator, (offset, size) in self.index:
+            yield from _block_entries(_block(self.data, offset, size, "data", self.path), "data",
+                                      self.path)
+
+    def get(self, key: bytes) -> bytes | None:
+        """The value stored under `key`, reading only the one data block that may hold it."""
+        position = bisect.bisect_left([separator for separator, _ in self.index], key)
+        if position == len(self.index):
+            return None
+        offset, size = self.index[position][1]
+        block = _block(self.data, offset, size, "data", self.path)
+        for entry_key, value in _block_entries(block, "data", self.path):
+            if entry_key == key:
+                return value
+        return None
 
 
 def _block(data: bytes, offset: int, size: int, kind: str, path: Path) -> bytes:
@@ -193,7 +219,7 @@ def _block(data: bytes, offset: int, size: int, kind: str, path: Path) -> bytes:
         raise CorruptFileError(f"the {kind} block at offset {offset} fails its crc32c check",
                                path)
     if compression == SNAPPY_COMPRESSION:
-        raise BuiltinUnsupported(f"{path}: the table's blocks are snappy-compressed")
+        raise BuiltinUnsupported(f"{path.name}: the table's blocks are snappy-compressed")
     if compression != NO_COMPRESSION:
         raise CorruptFileError(f"the {kind} block at offset {offset} has unknown compression "
                                f"type {compression}", path)
@@ -343,7 +369,7 @@ class TensorBundleSource(TensorSource):
         plain: list[tuple[str, dict[int, list]]] = []
         slice_entries: dict[bytes, dict[int, list]] = {}
         try:
-            for key, value in read_table(table, self.index_path):
+            for key, value in Table(table, self.index_path).entries():
                 if key == b"":
                     header = _fields(value)
                 elif key.startswith(SLICE_KEY_PREFIX):
@@ -375,11 +401,11 @@ class TensorBundleSource(TensorSource):
             raise CorruptFileError(f"the bundle header claims {num_shards} shards",
                                    self.index_path)
         if _last(header, 2) != 0:
-            raise BuiltinUnsupported(f"{self.index_path}: the checkpoint was written big-endian")
+            raise BuiltinUnsupported("the checkpoint was written big-endian")
         version = _fields(_last(header, 3, b""))
         if _last(version, 2) > BUNDLE_VERSION:
-            raise BuiltinUnsupported(f"{self.index_path}: bundle format version "
-                                     f"{_last(version, 1)} needs a newer reader")
+            raise BuiltinUnsupported(f"the bundle needs a reader of format version "
+                                     f"{_last(version, 2)} or later")
         return num_shards
 
     def _shard_size(self, path: Path) -> int:
@@ -565,8 +591,135 @@ def _check_tiling(shape: tuple[int, ...], boxes: list[tuple[tuple[int, int], ...
                 raise _WireError(f"its slices {_box_text(first)} and {_box_text(second)} overlap")
 
 
+# TensorProto fields holding the values of a V1 slice, by dtype: (field, wire kind).
+# V1 writes them as typed repeated fields (saved_tensor_slice_util.h), not as tensor_content.
+V1_VALUE_FIELDS = {
+    "float32": (5, "<f4"), "float64": (6, "<f8"), "int32": (7, "varint"), "int16": (7, "varint"),
+    "int8": (7, "varint"), "uint8": (7, "varint"), "int64": (10, "varint"), "bool": (11, "varint"),
+    "complex64": (9, "<f4"), "complex128": (12, "<f8"), "float16": (13, "varint"),
+    "uint16": (7, "varint"), "bfloat16": (13, "varint"),
+}
+TENSOR_CONTENT_FIELD = 4
+V1_STRING_FIELD = 8
+
+
 class V1CheckpointSource(TensorSource):
-    """Placeholder until V1 is implemented."""
+    """A V1 checkpoint (TF <= 0.11, or `Saver(write_version=V1)`): one table whose `""` entry
+    lists the tensors and their slices (`SavedTensorSliceMeta`), and whose other entries, under
+    slice keys, hold each slice's values in a `SavedSlice`'s TensorProto."""
 
     def __init__(self, path: Path):
-        raise BuiltinUnsupported(f"{path}: a V1 (TF <= 0.11) single-file checkpoint")
+        super().__init__(path=path, format=FORMAT, files=[path])
+        self._slices: dict[str, list[tuple[tuple[tuple[int, int], ...], bytes]]] = {}
+        try:
+            with path.open("rb") as handle:
+                self._map = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError) as exc:
+            raise InputError(f"cannot read the file: {exc}", path) from exc
+        self._table = Table(self._map, path)
+        meta = self._table.get(b"")
+        if meta is None:
+            raise CorruptFileError("the V1 checkpoint has no tensor list (its \"\" entry)", path)
+        try:
+            tensors = _fields(_last(_fields(meta), 1, b"")).get(1, [])
+            for message in tensors:
+                self._add(_fields(message))
+        except _WireError as exc:
+            raise CorruptFileError(f"the V1 tensor list is damaged: {exc}", path) from exc
+
+    def _add(self, fields: dict[int, list]) -> None:
+        name = bytes(_last(fields, 1, b"")).decode("utf-8", "surrogateescape")
+        dtype = _dtype_of(_last(fields, 3), repr(name))
+        shape = _shape(_last(fields, 2, b""))
+        if _element_count(shape) > MAX_ELEMENTS:
+            raise _WireError(f"{name!r} has an implausibly large shape {list(shape)}")
+        if dtype in NOT_NUMBERS:
+            raise BuiltinUnsupported(f"{name!r} is a {dtype} tensor in a V1 checkpoint")
+        slices = []
+        for message in fields.get(4, []):
+            extents = _slice_extents(message)
+            slices.append((_slice_box(extents, shape), slice_key(name.encode("utf-8",
+                                                                             "surrogateescape"),
+                                                                 extents)))
+        _check_tiling(shape, [box for box, _ in slices])
+        self._slices[name] = slices
+        self.infos[name] = TensorInfo(name, shape, dtype)
+
+    def _read(self, name: str) -> np.ndarray:
+        info = self.infos[name]
+        if info.dtype == "string":
+            raise InputError(f"{name!r} is a string tensor, not numbers "
+                             "(V1CheckpointSource.read_strings returns its bytes)", self.path)
+        full = np.empty(info.shape, dtype=_numpy_dtype(info.dtype))
+        for box, values in self._slice_values(name):
+            full[tuple(slice(start, stop) for start, stop in box)] = values
+        return full
+
+    def read_strings(self, name: str) -> list[bytes]:
+        """A string tensor's elements, flattened in row-major order."""
+        if name not in self.infos or self.infos[name].dtype != "string":
+            raise InputError(f"no string tensor named {name!r}", self.path)
+        full = np.empty(self.infos[name].shape, dtype=object)
+        for box, values in self._slice_values(name):
+            full[tuple(slice(start, stop) for start, stop in box)] = values
+        return list(full.reshape(-1))
+
+    def _slice_values(self, name: str) -> Iterator[tuple[tuple[tuple[int, int], ...], np.ndarray]]:
+        dtype = self.infos[name].dtype
+        for box, key in self._slices[name]:
+            where = f"the slice {_box_text(box)} of {name!r}"
+            value = self._table.get(key)
+            if value is None:
+                raise CorruptFileError(f"{where} is missing", self.path)
+            shape = tuple(stop - start for start, stop in box)
+            try:
+                saved_slice = _fields(_last(_fields(value), 2, b""))
+                proto = _fields(_last(saved_slice, 3, b""))
+                values = _v1_values(proto, dtype, _element_count(shape))
+            except _WireError as exc:
+                raise CorruptFileError(f"{where} is damaged: {exc}", self.path) from exc
+            yield box, values.reshape(shape)
+
+    def close(self) -> None:
+        self._map.close()
+
+
+def _v1_values(proto: dict[int, list], dtype: str, count: int) -> np.ndarray:
+    if dtype == "string":
+        strings = [bytes(s) for s in proto.get(V1_STRING_FIELD, [])]
+        if len(strings) != count:
+            raise _WireError(f"{len(strings)} strings where {count} were expected")
+        array = np.empty(count, dtype=object)
+        array[:] = strings
+        return array
+    target = _numpy_dtype(dtype)
+    if TENSOR_CONTENT_FIELD in proto:
+        raw = b"".join(bytes(part) for part in proto[TENSOR_CONTENT_FIELD])
+        if len(raw) != count * target.itemsize:
+            raise _WireError(f"{len(raw)} bytes where {count * target.itemsize} were expected")
+        return np.frombuffer(raw, dtype=DATA_TYPES_BY_NAME[dtype]).view(target).copy()
+    field, kind = V1_VALUE_FIELDS[dtype]
+    parts = proto.get(field, [])
+    per_element = 2 if dtype.startswith("complex") else 1
+    if kind == "varint":
+        numbers: list[int] = []
+        for part in parts:
+            if isinstance(part, int):
+                numbers.append(part)
+            else:
+                pos = 0
+                while pos < len(part):
+                    number, pos = _varint(part, pos)
+                    numbers.append(number)
+        if len(numbers) != count:
+            raise _WireError(f"{len(numbers)} values where {count} were expected")
+        if dtype in ("float16", "bfloat16"):  # half_val holds each value's 16 bits
+            return np.array(numbers, dtype=np.uint64).astype(np.uint16).view(target)
+        return np.array([_signed64(n) for n in numbers], dtype=np.int64).astype(target)
+    width = np.dtype(kind).itemsize
+    raw = b"".join(bytes(part) if not isinstance(part, int) else part.to_bytes(width, "little")
+                   for part in parts)
+    if len(raw) != count * per_element * width:
+        raise _WireError(f"{len(raw) // width} values where {count * per_element} were expected")
+    return np.frombuffer(raw, dtype=kind).view(target).copy() if per_element == 2 \
+        else np.frombuffer(raw, dtype=kind).astype(target)
