@@ -7,6 +7,7 @@ asked (`--reader tensorflow`) or where the built-in reader cannot handle the fil
 
 from __future__ import annotations
 
+import glob
 import importlib
 import re
 from pathlib import Path
@@ -78,6 +79,8 @@ def _directory_prefix(directory: Path) -> Path | None:
             for candidate in (prefix, directory / named.name):
                 if candidate.with_name(candidate.name + ".index").is_file():
                     return candidate
+                if candidate.is_file() and _ends_with_table_magic(candidate):
+                    return candidate  # a V1 single-file checkpoint
     indexes = sorted(directory.glob("*.index"), key=lambda p: p.stat().st_mtime)
     return indexes[-1].with_name(indexes[-1].name[: -len(".index")]) if indexes else None
 
@@ -86,7 +89,7 @@ def checkpoint_files(prefix: Path) -> list[Path]:
     if prefix.is_file():
         return [prefix]
     return [prefix.with_name(prefix.name + ".index"),
-            *sorted(prefix.parent.glob(prefix.name + ".data-*"))]
+            *sorted(prefix.parent.glob(glob.escape(prefix.name) + ".data-*"))]
 
 
 def open(path: Path, reader: str = "auto") -> TensorSource:  # noqa: A001
