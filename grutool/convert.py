@@ -15,7 +15,7 @@ import numpy as np
 
 from . import __version__, families, targets
 from .api import Checkpoint
-from .cells import GruModule
+from .cells import GruCell, GruModule
 from .errors import InexactConversionError, UsageError
 from .tensors import MemorySource
 from .verify import DEFAULT_TOLERANCE, Verification, cell_order, verify_cells
@@ -36,11 +36,18 @@ class Conversion:
         return {
             "grutool_version": __version__, "target": self.target, "source": str(self.source),
             "modules": [module.to_json() for module in self.modules],
-            "cells": {cell.name: {key: value for key, value in cell.to_json().items() if key != "name"}
+            "cells": {cell.name: self._cell_metadata(module, cell)
                       for module in self.modules for cell in module.cells},
             "verification": self.verification.to_json(),
             "inexact_cells": self.inexact_cells,
         }
+
+    def _cell_metadata(self, module: GruModule, cell: GruCell) -> dict[str, Any]:
+        facts = {key: value for key, value in cell.to_json().items() if key != "name"}
+        cell_prefix = getattr(targets.target(self.target), "cell_prefix", None)
+        if cell_prefix is not None:  # where the target keeps this cell's tensors
+            facts["target_prefix"] = cell_prefix(module, cell)
+        return facts
 
     def to_json(self) -> dict[str, Any]:
         return {"source": str(self.source), "target": self.target,
@@ -98,11 +105,30 @@ def convert(checkpoint: Checkpoint, to: str, module: str | None = None,
     read_back = getattr(target, "read_back", None)
     source_back = read_back(arrays, modules) if read_back else MemorySource(arrays, f"<{to} conversion>")
     recognised = families.recognise(source_back)
-    converted = [(cell, families.to_canonical(cell, source_back.read))
-                 for cell in cell_order(recognised.cells)]
-    verification = verify_cells([(cell, weights[cell.name]) for cell in cell_order(cells)],
-                                converted, tolerance)
+    source_cells = cell_order(cells)
+    converted_cells = _pair_by_name(target, modules, source_cells, recognised.cells) \
+        or cell_order(recognised.cells)
+    verification = verify_cells(
+        [(cell, weights[cell.name]) for cell in source_cells],
+        [(cell, families.to_canonical(cell, source_back.read)) for cell in converted_cells],
+        tolerance)
     return Conversion(to, checkpoint.path, modules, arrays, verification, inexact)
+
+
+def _pair_by_name(target, modules: list[GruModule], source_cells: list[GruCell],
+                  converted: list[GruCell]) -> list[GruCell] | None:
+    """The converted cells in the order of `source_cells`, found by the name the target gives
+    each (a Keras target keeps no direction, so file order alone could mispair a
+    bidirectional module); None when the target names no cells or a name is not found."""
+    cell_prefix = getattr(target, "cell_prefix", None)
+    if cell_prefix is None:
+        return None
+    module_of = {cell.name: module for module in modules for cell in module.cells}
+    by_name = {cell.name: cell for cell in converted}
+    names = [cell_prefix(module_of[cell.name], cell) for cell in source_cells]
+    if len(converted) != len(source_cells) or not all(name in by_name for name in names):
+        return None
+    return [by_name[name] for name in names]
 
 
 def write_conversion(conversion: Conversion, out: Path, force: bool, inputs: list[Path]) -> None:

@@ -48,5 +48,9 @@ def from_canonical(modules: list[GruModule], weights: dict[str, CanonicalWeights
     for module in modules:
         for cell in module.cells:
             for key, array in cell_arrays(cell, weights[cell.name]).items():
-                arrays[f"{cell.name}/{key}"] = array
+                arrays[f"{cell_prefix(module, cell)}/{key}"] = array
     return arrays
+
+
+def cell_prefix(module: GruModule, cell: GruCell) -> str:
+    return cell.name

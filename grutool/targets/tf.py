@@ -44,11 +44,11 @@ def from_canonical(modules: list[GruModule], weights: dict[str, CanonicalWeights
     for module in modules:
         for cell in module.cells:
             for key, array in cell_arrays(weights[cell.name]).items():
-                arrays[f"{tf_scope(module, cell)}/{key}"] = array
+                arrays[f"{cell_prefix(module, cell)}/{key}"] = array
     return arrays
 
 
-def tf_scope(module: GruModule, cell: GruCell) -> str:
+def cell_prefix(module: GruModule, cell: GruCell) -> str:
     """The scope TF 1 would have given the cell: a TF source keeps its own; others get the
     `bidirectional_rnn/fw|bw` and `multi_rnn_cell/cell_K` nesting grutool reads back."""
     if cell.layout.startswith("tf-"):

@@ -1,0 +1,145 @@
+"""`convert`: every source family in the fixtures to every target that can take it exactly,
+loaded into the REAL target framework and run on the fixture input, compared with the
+source framework's own recorded output (<= 1e-5). Inexact pairs are refused: exit 1, nothing
+written.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import FIXTURES
+from framework_runners import RUNNERS
+
+TOLERANCE = 1e-5
+
+
+@dataclass(frozen=True)
+class Source:
+    """A fixture: the file, one module in it, and the source framework's output."""
+
+    id: str
+    path: Path
+    module: str
+    reset_after: bool
+    reference: Path
+    x_key: str = "x"
+    output_key: str = ""
+    batch_major: bool = False
+
+    def reference_io(self) -> tuple[np.ndarray, np.ndarray]:
+        with np.load(self.reference, allow_pickle=False) as data:
+            x, y = data[self.x_key], data[self.output_key or f"outputs/{self.module}"]
+        if self.batch_major:
+            x, y = np.transpose(x, (1, 0, 2)), np.transpose(y, (1, 0, 2))
+        return x, y
+
+
+TF = FIXTURES / "tf_gru_cell"
+SOURCES = [
+    Source("tf-single", TF / "single", "rnn/gru_cell", False, TF / "single" / "reference.npz"),
+    Source("tf-stack2", TF / "stack2", "encoder/rnn/multi_rnn_cell", False,
+           TF / "stack2" / "reference.npz"),
+    Source("tf-bidi", TF / "bidi", "birnn/bidirectional_rnn", False, TF / "bidi" / "reference.npz"),
+    Source("tf0x-stack", TF / "tf0x_names", "RNN/MultiRNNCell", False,
+           TF / "tf0x_names" / "reference.npz"),
+]
+TARGET_SUFFIX = {"pytorch": ".safetensors", "keras": ".npz", "onnx": ".onnx", "tf": ".npz"}
+EXACT = {"pytorch": (True,), "keras": (False, True), "onnx": (False, True), "tf": (False,)}
+MARKS = {"pytorch": pytest.mark.torch, "keras": pytest.mark.keras, "onnx": pytest.mark.onnx,
+         "tf": pytest.mark.tensorflow}
+
+EXACT_PAIRS = [pytest.param(source, target, id=f"{source.id}->{target}", marks=MARKS[target])
+               for source in SOURCES for target in EXACT if source.reset_after in EXACT[target]]
+INEXACT_PAIRS = [pytest.param(source, target, id=f"{source.id}->{target}")
+                 for source in SOURCES for target in EXACT if source.reset_after not in EXACT[target]]
+
+
+def _convert(run, source: Source, target: str, out: Path, *extra: str):
+    args = ["convert", source.path, "--to", target, "--out", out, "--json", *extra]
+    if target == "onnx":
+        args += ["--module", source.module]
+    return run(*args)
+
+
+@pytest.mark.parametrize("source, target", EXACT_PAIRS)
+def test_converted_file_runs_in_the_target_framework(run, tmp_path, source, target):
+    out = tmp_path / f"converted{TARGET_SUFFIX[target]}"
+    result = _convert(run, source, target, out)
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["verification"]["ok"] and report["verification"]["max_abs_error"] <= TOLERANCE
+    x, expected = source.reference_io()
+    module = source.module
+    got = RUNNERS[target](out, module, x)
+    assert got.shape == expected.shape
+    assert np.max(np.abs(got - expected)) <= TOLERANCE
+
+
+@pytest.mark.parametrize("source, target", INEXACT_PAIRS)
+def test_inexact_conversion_is_refused_and_writes_nothing(run, tmp_path, source, target):
+    out = tmp_path / f"converted{TARGET_SUFFIX[target]}"
+    result = _convert(run, source, target, out)
+    assert result.exit_code == 1
+    line = result.stderr.strip()
+    assert len(line.splitlines()) == 1 and "reset gate" in line and "--allow-inexact" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("source, target", INEXACT_PAIRS[:2])
+def test_allow_inexact_writes_and_reports_the_error(run, tmp_path, source, target):
+    out = tmp_path / f"converted{TARGET_SUFFIX[target]}"
+    result = _convert(run, source, target, out, "--allow-inexact")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["inexact_cells"]
+    # Reset before and after are different functions: the measured error is not small.
+    assert report["verification"]["max_abs_error"] > 1e-3
+    assert out.exists()
+
+
+def test_verify_pairs_a_checkpoint_with_its_conversion(run, tmp_path):
+    out = tmp_path / "tf.npz"
+    assert run("convert", TF / "stack2", "--to", "tf", "--out", out).exit_code == 0
+    result = run("verify", TF / "stack2", out, "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["ok"] is True
+
+
+def test_verify_fails_on_a_wrong_hand_conversion(run, tmp_path):
+    """A user who swapped r and z by hand is told so, with exit 1."""
+    split = tmp_path / "w.npz"
+    assert run("split", TF / "single", "--out", split).exit_code == 0
+    with np.load(split, allow_pickle=False) as data:
+        arrays = {key: data[key] for key in data.files}
+    for part in ("W_i", "W_h", "b_i"):
+        arrays[f"rnn/gru_cell/{part}r"], arrays[f"rnn/gru_cell/{part}z"] = (
+            arrays[f"rnn/gru_cell/{part}z"], arrays[f"rnn/gru_cell/{part}r"])
+    wrong = tmp_path / "wrong.npz"
+    np.savez(wrong, **arrays)
+    result = run("verify", TF / "single", wrong)
+    assert result.exit_code == 1
+    assert "differ" in result.stderr
+
+
+def test_verify_counts_cells(run):
+    result = run("verify", TF / "single", TF / "stack2")
+    assert result.exit_code == 1 and "numbers of GRU cells" in result.stderr
+
+
+def test_onnx_needs_a_module_when_there_are_several(run, tmp_path):
+    split = tmp_path / "two.npz"
+    # two lone cells in one file: two modules
+    arrays = {}
+    for name in ("a", "b"):
+        for part, shape in (("W_ir", (3, 4)), ("W_iz", (3, 4)), ("W_in", (3, 4)),
+                            ("W_hr", (4, 4)), ("W_hz", (4, 4)), ("W_hn", (4, 4))):
+            arrays[f"{name}/{part}"] = np.zeros(shape, np.float32)
+    np.savez(split, **arrays)
+    result = run("convert", split, "--to", "onnx", "--out", tmp_path / "m.onnx")
+    assert result.exit_code == 2 and "--module" in result.stderr
