@@ -451,10 +451,12 @@ class TensorBundleSource(TensorSource):
         crc = fields[6][-1] if 6 in fields else None
         if not 0 <= shard < self.num_shards:
             raise _WireError(f"shard {shard} of {self.num_shards}")
-        if offset < 0 or size < 0 or offset + size > self._shard_sizes[shard]:
-            raise _WireError(f"bytes {offset}..{offset + size} lie beyond the end of "
-                             f"{self.shard_paths[shard].name} ({self._shard_sizes[shard]} bytes); "
-                             "the shard is truncated")
+        if offset < 0 or size < 0:
+            raise _WireError(f"a negative offset {offset} or size {size}")
+        if offset + size > self._shard_sizes[shard]:
+            raise CorruptFileError(f"the shard is truncated: {name!r} needs bytes {offset} to "
+                                   f"{offset + size}, the file has {self._shard_sizes[shard]}",
+                                   self.shard_paths[shard])
         itemsize = _itemsize(dtype)
         if itemsize is not None and size != _element_count(shape) * itemsize:
             raise _WireError(f"{size} bytes for {dtype} {list(shape)}")
