@@ -89,7 +89,8 @@ class GruModule:
 
     @property
     def bidirectional(self) -> bool:
-        return any(cell.direction == REVERSE for cell in self.cells)
+        # Both directions: a lone reverse cell (Keras go_backwards) is not a bidirectional layer.
+        return {cell.direction for cell in self.cells} == {FORWARD, REVERSE}
 
     @property
     def reset_after(self) -> bool:

@@ -23,6 +23,8 @@ ACTIVATIONS = {
     "tanh": np.tanh,
     "sigmoid": lambda v: 1.0 / (1.0 + np.exp(-v)),
     "hard_sigmoid": lambda v: np.clip(0.2 * v + 0.5, 0.0, 1.0),
+    # Keras 3 redefined its "hard_sigmoid" as relu6(x + 3) / 6; Keras 2 and tf_keras keep 0.2x + 0.5.
+    "hard_sigmoid_keras3": lambda v: np.clip(v / 6.0 + 0.5, 0.0, 1.0),
     "relu": lambda v: np.maximum(v, 0.0),
     "linear": lambda v: v,
 }
