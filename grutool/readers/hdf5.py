@@ -31,20 +31,29 @@ def _dtype_name(dtype: np.dtype) -> str:
 
 
 class Hdf5Source(TensorSource):
-    def __init__(self, path: Path, format: str = FORMAT):
+    def __init__(self, path: Path, format: str = FORMAT, fileobj: object | None = None):
+        """`fileobj`: an HDF5 image held elsewhere (a `.keras` archive's weights), which
+        this source then owns and closes."""
         super().__init__(path=path, format=format, files=[path])
+        self._fileobj = fileobj
         try:
             import h5py
         except ImportError as exc:  # h5py is a core dependency; say so if it is broken
             raise MissingExtraError("reading HDF5 needs h5py", "hdf5", path) from exc
         try:
-            self._file = h5py.File(path, "r")
+            self._file = h5py.File(fileobj if fileobj is not None else path, "r")
         except OSError as exc:
             raise CorruptFileError(f"not a readable HDF5 file ({_reason(exc)})", path) from exc
         self._datasets: dict[str, object] = {}
+        # Keras 3 names each layer in its `vars` group's `name` attribute: group -> layer name.
+        self.group_names: dict[str, str] = {}
 
         def visit(name: str, obj: object) -> None:
-            if isinstance(obj, h5py.Dataset):
+            if isinstance(obj, h5py.Group) and (name == "vars" or name.endswith("/vars")):
+                layer_name = _decode(obj.attrs.get("name"))
+                if isinstance(layer_name, str):
+                    self.group_names[name[: -len("vars")].rstrip("/")] = layer_name
+            elif isinstance(obj, h5py.Dataset):
                 self._datasets[name] = obj
                 shape = tuple(int(n) for n in (obj.shape or ()))
                 self.infos[name] = TensorInfo(name, shape, _dtype_name(obj.dtype))
@@ -56,6 +65,11 @@ class Hdf5Source(TensorSource):
                                   if isinstance(value, str)}
         except (OSError, RuntimeError, KeyError, ValueError) as exc:
             raise CorruptFileError(f"damaged HDF5 structure ({_reason(exc)})", path) from exc
+        model_config = self.json_attribute("model_config")  # a Keras 2 full-model file
+        if isinstance(model_config, dict) and "model_weights" in self._file:
+            from .keras_archive import keras2_layer_configs
+
+            self.layer_configs.update(keras2_layer_configs(model_config))
 
     def json_attribute(self, key: str) -> object | None:
         """A root attribute holding JSON (Keras's `model_config`, grutool's `__grutool__`)."""
@@ -80,6 +94,8 @@ class Hdf5Source(TensorSource):
 
     def close(self) -> None:
         self._file.close()
+        if self._fileobj is not None:
+            self._fileobj.close()
 
 
 def _decode(value: object) -> object:

@@ -1,0 +1,308 @@
+"""Keras `.keras` archives (Keras 3, and tf_keras's "v3" format): a zip holding
+`config.json`, `metadata.json` and `model.weights.h5`.
+
+The weights file is read with h5py from a spooled temporary file (in memory up to a bound,
+on disk beyond it, never under a name taken from the archive), so nothing is extracted. Its
+datasets are named by their HDF5 paths (`layers/gru/cell/vars/0`), exactly as in a Keras 3
+`.weights.h5`.
+
+`config.json` states what shapes cannot: `reset_after` when there is no bias, activations,
+`go_backwards`. Each recurrent layer's facts go to `source.layer_configs`, keyed by the HDF5
+group its weights sit under (`layers/gru`, `layers/sequential/layers/gru`). The same
+normalised form is made from a Keras 2 full-model `.h5`'s `model_config` attribute
+(`keras2_layer_configs`), so the Keras GRU family reads one shape of fact for both.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from ..errors import CorruptFileError, InputError
+from .zip_safety import check_zip_members
+
+FORMAT = "keras"
+ZIP_MAGIC = b"PK\x03\x04"
+WEIGHTS_MEMBER = "model.weights.h5"
+CONFIG_MEMBER = "config.json"
+METADATA_MEMBER = "metadata.json"
+MAX_CONFIG_BYTES = 64 * 2**20
+# Weights up to this size stay in memory; larger ones spill to an anonymous temporary file.
+IN_MEMORY_BYTES = 256 * 2**20
+COPY_CHUNK = 2**20
+
+GRU_CLASSES = ("GRU", "CuDNNGRU", "GRUCell")
+MODEL_CLASSES = ("Functional", "Sequential", "Model")
+
+
+def matches(path: Path, head: bytes) -> bool:
+    if not head.startswith(ZIP_MAGIC):
+        return False
+    if path.suffix.lower() == ".keras":
+        return True
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+    return WEIGHTS_MEMBER in names and CONFIG_MEMBER in names
+
+
+def open(path: Path):  # noqa: A001 - the reader protocol's name
+    from .hdf5 import Hdf5Source
+
+    try:
+        archive = zipfile.ZipFile(path)
+    except zipfile.BadZipFile as exc:
+        raise CorruptFileError(f"not a valid .keras (zip) archive: {exc}", path) from exc
+    except OSError as exc:
+        raise InputError(f"cannot read the archive: {exc}", path) from exc
+    with archive:
+        members = {member.filename: member for member in check_zip_members(archive, path)}
+        if WEIGHTS_MEMBER not in members:
+            raise CorruptFileError(f"the .keras archive has no {WEIGHTS_MEMBER}", path)
+        config = _read_json(archive, members.get(CONFIG_MEMBER), path)
+        metadata = _read_json(archive, members.get(METADATA_MEMBER), path) or {}
+        weights = _spool_member(archive, members[WEIGHTS_MEMBER], path)
+    try:
+        source = Hdf5Source(path, format=FORMAT, fileobj=weights)
+    except BaseException:
+        weights.close()
+        raise
+    keras3 = not str(metadata.get("keras_version", "3")).startswith(("1.", "2."))
+    source.layer_configs.update(keras3_layer_configs(config, source.group_names, keras3))
+    return source
+
+
+def _read_json(archive: zipfile.ZipFile, member: zipfile.ZipInfo | None,
+                 path: Path) -> dict[str, Any] | None:
+    if member is None:
+        return None
+    if member.file_size > MAX_CONFIG_BYTES:
+        raise CorruptFileError(f"{member.filename} declares {member.file_size} bytes", path)
+    try:
+        with archive.open(member) as handle:
+            text = handle.read(MAX_CONFIG_BYTES + 1)
+        config = json.loads(text)
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise CorruptFileError(f"cannot read {member.filename}: {exc}", path) from exc
+    except ValueError as exc:
+        raise CorruptFileError(f"{member.filename} is not valid JSON: {exc}", path) from exc
+    return config if isinstance(config, dict) else None
+
+
+def _spool_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, path: Path):
+    """Copy one member into a file object h5py can read, never more than it declares."""
+    spool = tempfile.SpooledTemporaryFile(max_size=IN_MEMORY_BYTES)
+    try:
+        with archive.open(member) as handle:
+            copied = 0
+            while chunk := handle.read(COPY_CHUNK):
+                copied += len(chunk)
+                if copied > member.file_size:
+                    raise CorruptFileError(f"{member.filename} inflates beyond its declared "
+                                           f"{member.file_size} bytes", path)
+                spool.write(chunk)
+        spool.seek(0)
+        return spool
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        spool.close()
+        raise CorruptFileError(f"cannot read {member.filename}: {exc}", path) from exc
+    except BaseException:
+        spool.close()
+        raise
+
+
+# --- configs -------------------------------------------------------------------------------
+
+def to_snake_case(name: str) -> str:
+    """Keras 3's rule for the HDF5 group of an object it saves (`GRU` -> `gru`,
+    `StackedRNNCells` -> `stacked_rnn_cells`)."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def keras3_layer_configs(config: dict[str, Any] | None,
+                         group_names: dict[str, str] | None = None,
+                         keras3: bool = True) -> dict[str, dict[str, Any]]:
+    """Normalised recurrent-layer configs of a Keras 3 model, keyed by the weights group.
+
+    `group_names` maps an HDF5 group to the layer name Keras 3 stores in its `vars` group's
+    `name` attribute; it pins each config to its group. Without it (tf_keras writes no names)
+    the group is found as Keras names it: the class name in snake case, numbered per class.
+    `keras3`: the archive was written by Keras 3 (not tf_keras), whose `hard_sigmoid` differs.
+    """
+    found: dict[str, dict[str, Any]] = {}
+    if config:
+        _walk_keras3(config, "", group_names or {}, found, keras3)
+    return found
+
+
+def _walk_keras3(model: dict[str, Any], prefix: str, group_names: dict[str, str],
+                 found: dict[str, dict[str, Any]], keras3: bool) -> None:
+    layers = _model_layers(model)
+    if layers is None:
+        return
+    container = f"{prefix}/layers" if prefix else "layers"
+    by_name = {name: group for group, name in group_names.items()
+               if group.rsplit("/", 1)[0] == container}
+    used: dict[str, int] = {}
+    for layer in layers:
+        if not isinstance(layer, dict):
+            continue
+        class_name = str(layer.get("class_name", ""))
+        snake = to_snake_case(class_name)
+        used[snake] = used.get(snake, -1) + 1
+        counted = f"{container}/{snake}" + (f"_{used[snake]}" if used[snake] else "")
+        inner = layer.get("config") if isinstance(layer.get("config"), dict) else {}
+        group = by_name.get(inner.get("name"), counted)
+        if _model_layers(layer) is not None:
+            _walk_keras3(layer, group, group_names, found, keras3)
+            continue
+        entry = normalise_layer(layer, keras3)
+        if entry is not None:
+            found[group] = entry
+
+
+def keras2_layer_configs(model_config: dict[str, Any] | None,
+                         prefix: str = "model_weights") -> dict[str, dict[str, Any]]:
+    """Normalised recurrent-layer configs of a Keras 2 / tf_keras full-model `.h5`.
+
+    Each top-level layer's weights sit in the group named after it; a nested model's layers
+    sit in that model's group under their own names (their weight names begin with them).
+    """
+    found: dict[str, dict[str, Any]] = {}
+    for layer in _model_layers(model_config or {}) or []:
+        if not isinstance(layer, dict):
+            continue
+        name = _layer_name(layer)
+        if name is None:
+            continue
+        group = f"{prefix}/{name}" if prefix else name
+        if _model_layers(layer) is not None:
+            for leaf in _leaf_layers(layer):
+                entry = normalise_layer(leaf)
+                leaf_name = _layer_name(leaf)
+                if entry is not None and leaf_name is not None:
+                    found[f"{group}/{leaf_name}"] = entry
+            continue
+        entry = normalise_layer(layer)
+        if entry is not None:
+            found[group] = entry
+    return found
+
+
+def _model_layers(layer: dict[str, Any]) -> list[Any] | None:
+    inner = layer.get("config")
+    if isinstance(inner, dict) and isinstance(inner.get("layers"), list):
+        return inner["layers"]
+    if isinstance(inner, list):  # very old Keras Sequential configs: a bare list of layers
+        return inner
+    return None
+
+
+def _leaf_layers(model: dict[str, Any]) -> list[dict[str, Any]]:
+    leaves = []
+    for layer in _model_layers(model) or []:
+        if isinstance(layer, dict):
+            leaves.extend(_leaf_layers(layer) if _model_layers(layer) is not None else [layer])
+    return leaves
+
+
+def _layer_name(layer: dict[str, Any]) -> str | None:
+    inner = layer.get("config")
+    name = inner.get("name") if isinstance(inner, dict) else None
+    return str(name) if name is not None else layer.get("name")
+
+
+def normalise_layer(layer: dict[str, Any], keras3: bool = False) -> dict[str, Any] | None:
+    """One recurrent layer's facts in the form the Keras GRU family reads, or None.
+
+    A GRU-like layer: class_name, name, units, reset_after (None when the config does not
+    say), activation, recurrent_activation, go_backwards, use_bias. A `Bidirectional` adds
+    `forward` and `backward` (each GRU-like, or None for another kind of layer) and
+    `merge_mode`; an `RNN` over `StackedRNNCells` adds `cells`, bottom first. Activation
+    names are grutool's (`grutool.gru.ACTIVATIONS`): Keras 3's hard sigmoid is
+    `hard_sigmoid_keras3`.
+    """
+    class_name = layer.get("class_name")
+    config = layer.get("config")
+    if not isinstance(config, dict):
+        return None
+    if class_name in GRU_CLASSES:
+        return _gru_like(class_name, config, bool(config.get("go_backwards", False)), keras3)
+    if class_name == "Bidirectional":
+        forward_layer = config.get("layer")
+        if not isinstance(forward_layer, dict):
+            return None
+        forward = normalise_layer(forward_layer, keras3)
+        backward_layer = config.get("backward_layer")
+        if isinstance(backward_layer, dict):
+            backward = normalise_layer(backward_layer, keras3)
+        elif forward is not None:
+            # Without an explicit backward layer Keras copies the forward one and flips
+            # go_backwards.
+            backward = dict(forward, go_backwards=not forward["go_backwards"])
+        else:
+            backward = None
+        if forward is None and backward is None:
+            return None
+        return {"class_name": "Bidirectional", "name": config.get("name"),
+                "merge_mode": config.get("merge_mode", "concat"),
+                "forward": forward, "backward": backward}
+    if class_name == "RNN":
+        cell = config.get("cell")
+        go_backwards = bool(config.get("go_backwards", False))
+        if not isinstance(cell, dict) or not isinstance(cell.get("config"), dict):
+            return None
+        if cell.get("class_name") in GRU_CLASSES:
+            return _gru_like(cell["class_name"], cell["config"], go_backwards, keras3)
+        if cell.get("class_name") == "StackedRNNCells":
+            cells = [
+                _gru_like(item["class_name"], item["config"], go_backwards, keras3)
+                if isinstance(item, dict) and item.get("class_name") in GRU_CLASSES
+                and isinstance(item.get("config"), dict) else None
+                for item in cell["config"].get("cells", [])
+            ]
+            if any(cells):
+                return {"class_name": "RNN", "name": config.get("name"),
+                        "go_backwards": go_backwards, "cells": cells}
+    return None
+
+
+def _gru_like(class_name: str, config: dict[str, Any], go_backwards: bool,
+              keras3: bool) -> dict[str, Any]:
+    cudnn = class_name == "CuDNNGRU"
+    reset_after = True if cudnn else config.get("reset_after")
+    return {
+        "class_name": class_name,
+        "name": config.get("name"),
+        "units": config.get("units"),
+        "reset_after": bool(reset_after) if reset_after is not None else None,
+        "activation": "tanh" if cudnn else _activation_name(
+            config.get("activation", "tanh"), keras3),
+        "recurrent_activation": "sigmoid" if cudnn else _activation_name(
+            config.get("recurrent_activation", "sigmoid"), keras3),
+        "go_backwards": go_backwards,
+        "use_bias": bool(config.get("use_bias", True)),
+    }
+
+
+def _activation_name(value: Any, keras3: bool) -> str:
+    # Keras writes built-in activations as their names; a custom one as a serialised object.
+    if isinstance(value, str):
+        return "hard_sigmoid_keras3" if keras3 and value == "hard_sigmoid" else value
+    if isinstance(value, dict):
+        inner = value.get("config")
+        if isinstance(inner, str):
+            return inner
+        if isinstance(inner, dict) and isinstance(inner.get("name"), str):
+            return inner["name"]
+        return str(value.get("class_name", "unknown"))
+    return "linear" if value is None else str(value)
