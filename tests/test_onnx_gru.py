@@ -145,3 +145,38 @@ def test_live_onnx_fixtures_match(tmp_path: Path) -> None:
     load_generator(GENERATOR).main(tmp_path)
     for stem in EXPECTED:
         check(stem, tmp_path, tmp_path / f"{stem}.npz")
+
+
+def test_activations_attribute_is_honoured(tmp_path: Path) -> None:
+    onnxruntime = pytest.importorskip("onnxruntime")
+    path = _model(tmp_path, "relu", activations=["Sigmoid", "Relu"])
+    x = np.random.default_rng(2).uniform(-2, 2, (6, 2, INPUT)).astype(np.float32)
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    y = session.run(None, {"X": x})[0][:, 0]  # [T, B, H]
+    outputs, _, metadata = split_and_run(path, tmp_path / "w.npz", x)
+    assert metadata["cells"]["g"]["activation"] == "relu"
+    assert max_error(outputs["g"], y) <= TOLERANCE
+
+
+def test_unsupported_activation_is_refused_with_a_warning(tmp_path: Path) -> None:
+    path = _model(tmp_path, "elu", activations=["Sigmoid", "Elu"])
+    with grutool.open_checkpoint(path) as checkpoint:
+        assert checkpoint.cells == []
+        assert any("Elu" in warning for warning in checkpoint.warnings)
+
+
+def test_weights_computed_at_run_time_are_reported(tmp_path: Path) -> None:
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    model = onnx.load(str(_model(tmp_path, "m")))
+    # W becomes a graph input: it is known only when the model runs.
+    kept = [t for t in model.graph.initializer if t.name != "W"]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(kept)
+    model.graph.input.append(helper.make_tensor_value_info("W", TensorProto.FLOAT, [1, 12, 3]))
+    onnx.save(model, str(tmp_path / "runtime_w.onnx"))
+    with grutool.open_checkpoint(tmp_path / "runtime_w.onnx") as checkpoint:
+        assert checkpoint.cells == []
+        assert any("W (W)" in warning and "constant" in warning
+                   for warning in checkpoint.warnings)

@@ -206,3 +206,35 @@ def test_live_torch_fixtures_match(tmp_path: Path) -> None:
         check(key, tmp_path / name, tmp_path / f"{key}.npz", reference_dir=tmp_path)
     for key, name in SAFETENSORS.items():
         check(key, tmp_path / name, tmp_path / f"{key}_st.npz", reference_dir=tmp_path)
+
+
+def test_zip_with_unsafe_member_names_is_refused_before_torch(tmp_path: Path) -> None:
+    import zipfile
+
+    path = tmp_path / "evil.pt"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("archive/data.pkl", b"\x80\x02}q\x00.")
+        archive.writestr("../outside/data/0", b"\0" * 4)
+    with pytest.raises(CorruptFileError, match="unsafe path"):
+        grutool.open_checkpoint(path)
+
+
+def test_torchscript_archives_are_refused(tmp_path: Path) -> None:
+    import zipfile
+
+    path = tmp_path / "scripted.pt"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("model/data.pkl", b"\x80\x02}q\x00.")
+        archive.writestr("model/code/__torch__.py", b"def forward(self): pass\n")
+        archive.writestr("model/constants.pkl", b"\x80\x02).")
+    with pytest.raises(InputError, match="TorchScript"):
+        grutool.open_checkpoint(path)
+
+
+def test_legacy_format_is_recognised_by_its_magic_number(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    path = tmp_path / "no_extension"
+    path.write_bytes((FIXTURES / "gru_cell_legacy.pt").read_bytes())
+    with grutool.open_checkpoint(path) as checkpoint:
+        assert checkpoint.format == "pytorch"
+        assert [cell.name for cell in checkpoint.cells] == ["cell"]

@@ -111,6 +111,10 @@ class PytorchSource(TensorSource):
             raise InputError(f"tensor {name!r} of dtype {tensor.dtype} has no NumPy equivalent",
                              self.path) from exc
 
+    def close(self) -> None:
+        # The tensors may map the file (mmap=True); dropping them releases it.
+        self._tensors.clear()
+
 
 def _state_dict_of(loaded: Any) -> Any:
     """The model's weights inside what torch.load returned."""
