@@ -108,6 +108,12 @@ def convert(checkpoint: Checkpoint, to: str, module: str | None = None,
     source_cells = cell_order(cells)
     converted_cells = _pair_by_name(target, modules, source_cells, recognised.cells) \
         or cell_order(recognised.cells)
+    if not getattr(target, "STORES_ACTIVATIONS", True):
+        # The target's tensors cannot say which activations to build the layer with; the
+        # user builds it with the source's (the metadata records them), so check those.
+        for source_cell, converted_cell in zip(source_cells, converted_cells):
+            converted_cell.activation = source_cell.activation
+            converted_cell.recurrent_activation = source_cell.recurrent_activation
     verification = verify_cells(
         [(cell, weights[cell.name]) for cell in source_cells],
         [(cell, families.to_canonical(cell, source_back.read)) for cell in converted_cells],

@@ -81,8 +81,9 @@ def run_keras(path: Path, module: str, x: np.ndarray) -> np.ndarray:
             reverse = facts["direction"] == "reverse"
             layer = keras.layers.GRU(facts["hidden_size"], return_sequences=True,
                                      reset_after=facts["reset_after"], go_backwards=reverse,
-                                     activation=facts["activation"],
-                                     recurrent_activation=facts["recurrent_activation"])
+                                     activation=_keras3_activation(keras, facts["activation"]),
+                                     recurrent_activation=_keras3_activation(
+                                         keras, facts["recurrent_activation"]))
             layer.build(layer_input.shape)
             prefix = facts["target_prefix"]
             layer.set_weights([arrays[f"{prefix}/kernel"], arrays[f"{prefix}/recurrent_kernel"],
@@ -91,6 +92,14 @@ def run_keras(path: Path, module: str, x: np.ndarray) -> np.ndarray:
             outputs.append(result[:, ::-1] if reverse else result)  # go_backwards emits reversed
         layer_input = np.concatenate(outputs, axis=-1)
     return np.transpose(layer_input, (1, 0, 2))
+
+
+def _keras3_activation(keras, name: str):
+    """Keras 3's `hard_sigmoid` is clip(x/6 + 1/2); Keras 2's (grutool: `hard_sigmoid`) is
+    clip(0.2x + 1/2), which Keras 3 takes only as a custom function."""
+    if name == "hard_sigmoid":
+        return lambda v: keras.ops.clip(0.2 * v + 0.5, 0.0, 1.0)
+    return "hard_sigmoid" if name == "hard_sigmoid_keras3" else name
 
 
 def run_onnx(path: Path, module: str, x: np.ndarray) -> np.ndarray:

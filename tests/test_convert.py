@@ -49,6 +49,25 @@ SOURCES = [
     Source("tf0x-stack", TF / "tf0x_names", "RNN/MultiRNNCell", False,
            TF / "tf0x_names" / "reference.npz"),
 ]
+KERAS = FIXTURES / "keras"
+
+
+def keras_source(case: str, file: str, module: str, layer: str, reset_after: bool) -> Source:
+    """A Keras fixture module; its reference is batch-major, keyed by the Keras layer name."""
+    return Source(f"{case}/{file}:{layer}", KERAS / case / file, module, reset_after,
+                  KERAS / case / "reference.npz", x_key=f"input/{layer}",
+                  output_key=f"output/{layer}", batch_major=True)
+
+
+SOURCES += [
+    keras_source("k3_reset_after", "model.keras", "layers/gru", "gru", True),
+    keras_source("k3_reset_before", "model.weights.h5", "layers/gru", "gru", False),
+    keras_source("k3_bidirectional", "model.keras", "layers/bidirectional", "bidirectional", True),
+    keras_source("k3_stacked", "model.keras", "layers/gru_1", "upper", False),
+    keras_source("tfk_model", "model.h5", "bidi", "bidi", True),
+    keras_source("tfk_model", "weights.h5", "gru", "gru", True),
+    keras_source("tfk_cudnn", "model.h5", "cudnn_gru", "cudnn_gru", True),
+]
 TARGET_SUFFIX = {"pytorch": ".safetensors", "keras": ".npz", "onnx": ".onnx", "tf": ".npz"}
 EXACT = {"pytorch": (True,), "keras": (False, True), "onnx": (False, True), "tf": (False,)}
 MARKS = {"pytorch": pytest.mark.torch, "keras": pytest.mark.keras, "onnx": pytest.mark.onnx,
@@ -61,9 +80,8 @@ INEXACT_PAIRS = [pytest.param(source, target, id=f"{source.id}->{target}")
 
 
 def _convert(run, source: Source, target: str, out: Path, *extra: str):
-    args = ["convert", source.path, "--to", target, "--out", out, "--json", *extra]
-    if target == "onnx":
-        args += ["--module", source.module]
+    args = ["convert", source.path, "--to", target, "--out", out, "--json",
+            "--module", source.module, *extra]
     return run(*args)
 
 
@@ -143,3 +161,22 @@ def test_onnx_needs_a_module_when_there_are_several(run, tmp_path):
     np.savez(split, **arrays)
     result = run("convert", split, "--to", "onnx", "--out", tmp_path / "m.onnx")
     assert result.exit_code == 2 and "--module" in result.stderr
+
+
+ACTIVATIONS = keras_source("tfk_model", "model.h5", "g_before", "g_before", False)
+
+
+@pytest.mark.keras
+def test_keras_activations_survive_a_keras_conversion(run, tmp_path):
+    out = tmp_path / "k.npz"
+    result = _convert(run, ACTIVATIONS, "keras", out)
+    assert result.exit_code == 0, result.stderr
+    x, expected = ACTIVATIONS.reference_io()
+    assert np.max(np.abs(RUNNERS["keras"](out, ACTIVATIONS.module, x) - expected)) <= TOLERANCE
+
+
+@pytest.mark.parametrize("target", ["pytorch", "tf"])
+def test_activations_a_target_cannot_compute_are_refused(run, tmp_path, target):
+    result = _convert(run, ACTIVATIONS, target, tmp_path / f"out{TARGET_SUFFIX[target]}")
+    assert result.exit_code == 1
+    assert "relu/hard_sigmoid" in result.stderr and list(tmp_path.iterdir()) == []

@@ -15,7 +15,10 @@ from .common import bias
 NAME = "keras"
 RESET_AFTER = (False, True)
 SUFFIXES = (".npz", ".h5", ".safetensors")
-KERAS_ACTIVATIONS = ("tanh", "sigmoid", "hard_sigmoid", "relu", "linear")
+KERAS_ACTIVATIONS = ("tanh", "sigmoid", "hard_sigmoid", "hard_sigmoid_keras3", "relu", "linear")
+# Only shapes are stored; `GRU(activation=…, recurrent_activation=…)` is built by the user
+# from the metadata's activations.
+STORES_ACTIVATIONS = False
 
 
 def unsupported(cell: GruCell) -> str | None:
