@@ -32,7 +32,12 @@ EXPECTED = {
         "params/encoder/forward_rnn/cell": FORWARD,
         "params/encoder/backward_rnn/cell": REVERSE}, "/"),
     "rnn_gru_dotted.npz": ("rnn_gru", "params.cell", {"params.cell": FORWARD}, "."),
+    "nnx_bidirectional_gru.msgpack": ("nnx_bidirectional_gru", "encoder", {
+        "encoder/forward_rnn/cell": FORWARD, "encoder/backward_rnn/cell": REVERSE}, "/"),
 }
+# flax.nnx.GRUCell: two fused Linear layers, a bias only on the input side.
+NNX_PARTS = {"W_ir", "W_iz", "W_in", "W_hr", "W_hz", "W_hn", "b_ir", "b_iz", "b_in"}
+NNX_TENSORS = ["dense_i/kernel", "dense_i/bias", "dense_h/kernel"]
 
 
 def check(file: str, directory: Path, out: Path) -> float:
@@ -47,8 +52,11 @@ def check(file: str, directory: Path, out: Path) -> float:
         assert (fields["module"], fields["layer"], fields["direction"]) == (module, 0, direction)
         assert (fields["input_size"], fields["hidden_size"]) == (INPUT, HIDDEN)
         assert fields["layout"] == "flax-gru" and fields["reset_after"] is True
-        assert fields["source_tensors"] == [name + sep + d.replace("/", sep) for d in DENSES]
-        assert {k for k in arrays if k.startswith(name + "/")} == {f"{name}/{p}" for p in PARTS}
+        nnx = file.startswith("nnx")
+        tensors, parts = (NNX_TENSORS, NNX_PARTS) if nnx else (DENSES, PARTS)
+        assert fields["source_tensors"] == [name + sep + t.replace("/", sep) for t in tensors]
+        assert fields["variant"] == ("flax.nnx.GRUCell" if nnx else "flax.linen.GRUCell")
+        assert {k for k in arrays if k.startswith(name + "/")} == {f"{name}/{p}" for p in parts}
     error = max_error(outputs[module], expected)
     assert error <= TOLERANCE, (file, error)
     return error

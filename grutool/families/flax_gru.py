@@ -1,7 +1,7 @@
-"""Flax linen `GRUCell` parameters (from a Flax `.msgpack`, or a flattened tree in .npz, …).
+"""Flax `GRUCell` parameters (from a Flax `.msgpack`, or a flattened tree in .npz, …), names
+joined with "/" (grutool's Flax reader) or "." (`flax.traverse_util.flatten_dict(sep=".")`).
 
-The cell is six Dense layers under its scope, names joined with "/" (grutool's Flax reader)
-or "." (`flax.traverse_util.flatten_dict(sep=".")`):
+flax.linen.GRUCell is six Dense layers under its scope:
 
     ir, iz, in   kernel [I, H] + bias [H]    applied to x, x @ kernel
     hr, hz       kernel [H, H], no bias      applied to h
@@ -9,7 +9,14 @@ or "." (`flax.traverse_util.flatten_dict(sep=".")`):
 
 n = tanh(in(x) + r * hn(h)): the reset gate acts after the recurrent product with its bias
 inside, so each Dense maps one to one onto a canonical array. A bias that is absent is zero.
-`nn.Bidirectional` puts its two cells under `forward_rnn/…` and `backward_rnn/…`.
+
+flax.nnx.GRUCell fuses them into two Linear layers, gates in the order r | z | n:
+
+    dense_i   kernel [I, 3H] + bias [3H]
+    dense_h   kernel [H, 3H], no bias
+
+n = tanh(x W_in + b_in + r * (h W_hn)): reset after, with no recurrent bias at all.
+`Bidirectional` (both APIs) puts its two cells under `forward_rnn/…` and `backward_rnn/…`.
 """
 
 from __future__ import annotations
@@ -49,7 +56,44 @@ def recognise(source: "TensorSource", unclaimed: list["TensorInfo"]) -> Recognit
                 result.claimed.update(roles.values())
             if cell is not None:
                 result.cells.append(cell)
+        _recognise_nnx(sep, infos, result)
     return result
+
+
+def _recognise_nnx(sep: str, infos: dict[str, "TensorInfo"], result: Recognition) -> None:
+    anchor = f"{sep}dense_h{sep}kernel"
+    for name in sorted(infos):
+        if not name.endswith(anchor) or name in result.claimed:
+            continue
+        scope = name[: -len(anchor)]
+        roles = {role: f"{scope}{sep}{role.replace('/', sep)}"
+                 for role in ("dense_i/kernel", "dense_i/bias", "dense_h/kernel", "dense_h/bias")}
+        roles = {role: tensor for role, tensor in roles.items() if tensor in infos}
+        if "dense_i/kernel" not in roles:
+            continue
+        recurrent, inputs = infos[roles["dense_h/kernel"]], infos[roles["dense_i/kernel"]]
+        hidden = recurrent.shape[0] if recurrent.ndim == 2 else -1
+        expected = {"dense_i/kernel": (inputs.shape[0], 3 * hidden), "dense_i/bias": (3 * hidden,),
+                    "dense_h/kernel": (hidden, 3 * hidden), "dense_h/bias": (3 * hidden,)}
+        if inputs.ndim != 2 or any(infos[t].shape != expected[r] for r, t in roles.items()):
+            continue  # two Linear layers of other sizes: not a GRU cell
+        direction, module = _place(scope, sep)
+        result.claimed.update(roles.values())
+        result.cells.append(GruCell(
+            name=scope, module=module, layer=0, direction=direction, layout=LAYOUTS[0],
+            input_size=inputs.shape[0], hidden_size=hidden, reset_after=True,
+            dtype=inputs.dtype, source_tensors=list(roles.values()), roles=roles,
+            variant="flax.nnx.GRUCell",
+        ))
+
+
+def _place(scope: str, sep: str) -> tuple[str, str]:
+    """(direction, module): a Bidirectional's two cells form one module."""
+    segments = scope.split(sep)
+    for index, segment in enumerate(segments):
+        if segment in DIRECTION_SCOPES:
+            return DIRECTION_SCOPES[segment], sep.join(segments[:index]) or scope
+    return FORWARD, scope
 
 
 def _cell(scope: str, sep: str, roles: dict[str, str], infos: dict[str, "TensorInfo"],
@@ -70,12 +114,7 @@ def _cell(scope: str, sep: str, roles: dict[str, str], infos: dict[str, "TensorI
             warnings.append(f"{scope}: looks like a Flax GRUCell but {tensor} is "
                             f"{list(infos[tensor].shape)}, not {list(expected)}; skipped")
             return None
-    segments = scope.split(sep)
-    direction, module = FORWARD, scope
-    for index, segment in enumerate(segments):
-        if segment in DIRECTION_SCOPES:
-            direction = DIRECTION_SCOPES[segment]
-            module = sep.join(segments[:index]) or scope
+    direction, module = _place(scope, sep)
     return GruCell(
         name=scope, module=module, layer=0, direction=direction, layout=LAYOUTS[0],
         input_size=inputs, hidden_size=hidden, reset_after=True,
@@ -85,10 +124,26 @@ def _cell(scope: str, sep: str, roles: dict[str, str], infos: dict[str, "TensorI
 
 
 def to_canonical(cell: GruCell, read: Callable[[str], "np.ndarray"]) -> CanonicalWeights:
+    if cell.variant == "flax.nnx.GRUCell":
+        return _nnx_to_canonical(cell, read)
     weights: CanonicalWeights = {}
     for dense in INPUT_DENSES + HIDDEN_DENSES:
         side, gate = dense[0], dense[1]
         weights[f"W_{side}{gate}"] = read(cell.roles[f"{dense}/kernel"])
         if f"{dense}/bias" in cell.roles:
             weights[f"b_{side}{gate}"] = read(cell.roles[f"{dense}/bias"])
+    return weights
+
+
+def _nnx_to_canonical(cell: GruCell, read: Callable[[str], "np.ndarray"]) -> CanonicalWeights:
+    hidden = cell.hidden_size
+    gates = {"r": slice(0, hidden), "z": slice(hidden, 2 * hidden), "n": slice(2 * hidden, None)}
+    weights: CanonicalWeights = {}
+    for layer, side in (("dense_i", "i"), ("dense_h", "h")):
+        kernel = read(cell.roles[f"{layer}/kernel"])
+        bias = read(cell.roles[f"{layer}/bias"]) if f"{layer}/bias" in cell.roles else None
+        for gate, columns in gates.items():
+            weights[f"W_{side}{gate}"] = kernel[:, columns]
+            if bias is not None:
+                weights[f"b_{side}{gate}"] = bias[columns]
     return weights
