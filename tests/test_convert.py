@@ -68,6 +68,23 @@ SOURCES += [
     keras_source("tfk_model", "weights.h5", "gru", "gru", True),
     keras_source("tfk_cudnn", "model.h5", "cudnn_gru", "cudnn_gru", True),
 ]
+PT, ONNX, TF_OTHER = FIXTURES / "pytorch", FIXTURES / "onnx", FIXTURES / "tf_other_cells"
+SOURCES += [
+    Source("pt-bidi-2layer", PT / "gru_bidir_2layer.safetensors", "gru", True,
+           PT / "reference.npz", output_key="gru_bidir_2layer/y"),
+    Source("pt-bidi-2layer.pt", PT / "gru_bidir_2layer.pt", "gru", True,
+           PT / "reference.npz", output_key="gru_bidir_2layer/y"),
+    Source("pt-nobias", PT / "gru_nobias.safetensors", "gru", True, PT / "reference.npz",
+           output_key="gru_nobias/y"),
+    Source("onnx-torch-bidi-2layer", ONNX / "torch_gru_bidir_2layer.onnx", "/GRU", True,
+           ONNX / "reference.npz", output_key="torch_gru_bidir_2layer/y"),
+    Source("onnx-lbr0", ONNX / "forward_lbr0.onnx", "gru", False, ONNX / "reference.npz",
+           output_key="forward_lbr0/y"),
+    Source("tf-block-cell", TF_OTHER / "gru_block_cell", "rnn/multi_rnn_cell", False,
+           TF_OTHER / "gru_block_cell" / "reference.npz"),
+    Source("tf-cudnn-compatible", TF_OTHER / "cudnn_compatible", "stack_bidirectional_rnn", True,
+           TF_OTHER / "cudnn_compatible" / "reference.npz"),
+]
 TARGET_SUFFIX = {"pytorch": ".safetensors", "keras": ".npz", "onnx": ".onnx", "tf": ".npz"}
 EXACT = {"pytorch": (True,), "keras": (False, True), "onnx": (False, True), "tf": (False,)}
 MARKS = {"pytorch": pytest.mark.torch, "keras": pytest.mark.keras, "onnx": pytest.mark.onnx,

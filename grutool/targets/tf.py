@@ -50,12 +50,17 @@ def from_canonical(modules: list[GruModule], weights: dict[str, CanonicalWeights
 
 def cell_prefix(module: GruModule, cell: GruCell) -> str:
     """The scope TF 1 would have given the cell: a TF source keeps its own; others get the
-    `bidirectional_rnn/fw|bw` and `multi_rnn_cell/cell_K` nesting grutool reads back."""
+    `multi_rnn_cell/cell_K`, `bidirectional_rnn/fw|bw` or `stack_bidirectional_rnn` nesting
+    that TF 1 (and grutool, reading it back) takes for the same structure."""
     if cell.layout.startswith("tf-"):
         return cell.name
-    scope = module.name.replace(".", "/")
+    scope = module.name.strip("/").replace(".", "/") or "rnn"
+    direction = "bw" if cell.direction == "reverse" else "fw"
+    if module.bidirectional and module.num_layers > 1:
+        # stack_bidirectional_rnn: layer K+1 reads both directions of layer K, as in nn.GRU.
+        return f"{scope}/stack_bidirectional_rnn/cell_{cell.layer}/bidirectional_rnn/{direction}/gru_cell"
     if module.bidirectional:
-        scope += "/bidirectional_rnn/" + ("bw" if cell.direction == "reverse" else "fw")
+        return f"{scope}/bidirectional_rnn/{direction}/gru_cell"
     if module.num_layers > 1:
-        scope += f"/multi_rnn_cell/cell_{cell.layer}"
-    return scope + "/gru_cell"
+        return f"{scope}/multi_rnn_cell/cell_{cell.layer}/gru_cell"
+    return f"{scope}/gru_cell"
