@@ -6,6 +6,7 @@ object arrays (which would need pickle) are listed as dtype "object" and refused
 
 from __future__ import annotations
 
+import math
 import zipfile
 from pathlib import Path
 
@@ -45,6 +46,7 @@ class NpzSource(TensorSource):
                 name = member.filename[: -len(".npy")]
                 with self._zip.open(member) as handle:
                     shape, dtype = _read_npy_header(handle, path, member.filename)
+                    _check_declared_size(handle.tell(), shape, dtype, member, path)
                 self._members[name] = member.filename
                 self.infos[name] = TensorInfo(name, shape, dtype)
         except zipfile.BadZipFile as exc:
@@ -80,6 +82,27 @@ def _read_npy_header(handle, path: Path, member: str) -> tuple[tuple[int, ...], 
         raise CorruptFileError(f"member {member} is not a valid .npy array: {exc}", path) from exc
     name = "object" if dtype.hasobject else dtype.name
     return tuple(int(n) for n in shape), name
+
+
+def _check_declared_size(header_bytes: int, shape: tuple[int, ...], dtype: str,
+                         member: zipfile.ZipInfo, path: Path) -> None:
+    """A header's shape must match the member's size, so that a shape of 2^40 x 2^40 over a
+    few bytes is refused before anything is allocated for it."""
+    if dtype == "object":
+        return  # pickled: no fixed size, and never read anyway
+    expected = header_bytes + math.prod(shape) * _itemsize(dtype)
+    if expected != member.file_size:
+        raise CorruptFileError(f"member {member.filename} declares shape {list(shape)} "
+                               f"({expected} bytes) but holds {member.file_size} bytes", path)
+
+
+def _itemsize(dtype_name: str) -> int:
+    # numpy names fixed-width text by its width in bits ("str66144"), which np.dtype cannot parse
+    if dtype_name.startswith("str"):
+        return int(dtype_name[3:]) // 8
+    if dtype_name.startswith("bytes"):
+        return int(dtype_name[5:]) // 8
+    return np.dtype(dtype_name).itemsize
 
 
 def open(path: Path) -> NpzSource:  # noqa: A001 - the reader protocol's name

@@ -13,6 +13,7 @@ own names. External data is read only from files inside the model's own folder.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,8 @@ SHAPE_ONLY_OPS = {"Transpose", "Reshape", "Squeeze", "Unsqueeze", "Identity", "D
 # Bounds for evaluating constant expressions, so a hostile graph cannot make us loop.
 MAX_FOLD_DEPTH = 16
 EXTERNAL = 1  # TensorProto.DataLocation.EXTERNAL
+TYPED_DATA_FIELDS = ("float_data", "int32_data", "string_data", "int64_data", "double_data",
+                     "uint64_data")
 
 
 def matches(path: Path, head: bytes) -> bool:
@@ -78,9 +81,34 @@ class OnnxSource(TensorSource):
                     location = (self._base / entry.value).resolve()
                     if location not in self.files:
                         self.files.append(location)
+        else:
+            self._check_declared_size(name, tensor)
         self._protos[name] = tensor
         self.infos[name] = TensorInfo(name, tuple(int(n) for n in tensor.dims),
                                       _dtype_name(self._onnx, tensor.data_type))
+
+    def _check_declared_size(self, name: str, tensor: Any) -> None:
+        """Dims must agree with the data the model holds, so that a tensor declaring
+        2^38 x 2^38 elements over a few bytes is refused before anything is allocated."""
+        dims = [int(n) for n in tensor.dims]
+        if any(n < 0 for n in dims):
+            raise CorruptFileError(f"tensor {name!r} has a negative dimension {dims}", self.path)
+        count = math.prod(dims)
+        if tensor.HasField("raw_data"):
+            try:
+                itemsize = np.dtype(self._onnx.helper.tensor_dtype_to_np_dtype(
+                    tensor.data_type)).itemsize
+            except (KeyError, TypeError, ValueError):
+                return  # a dtype NumPy lacks; reading it reports the problem
+            if len(tensor.raw_data) != count * itemsize:
+                raise CorruptFileError(f"tensor {name!r} declares dims {dims} ({count * itemsize} "
+                                       f"bytes) but holds {len(tensor.raw_data)} bytes", self.path)
+            return
+        # Typed fields hold one value per element (two for complex numbers).
+        held = sum(len(getattr(tensor, field)) for field in TYPED_DATA_FIELDS)
+        if held < count:
+            raise CorruptFileError(f"tensor {name!r} declares dims {dims} ({count} elements) "
+                                   f"but holds {held} values", self.path)
 
     def _check_external(self, name: str, tensor: Any) -> None:
         location = next((e.value for e in tensor.external_data if e.key == "location"), None)

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import CorruptFileError, InputError, MissingExtraError
 from ..tensors import TensorInfo, TensorSource
+from .torch_records import check_storage_records
 from .zip_safety import check_zip_members
 
 FORMAT = "pytorch"
@@ -69,6 +70,7 @@ class PytorchSource(TensorSource):
         try:
             with zipfile.ZipFile(self.path) as archive:
                 names = [member.filename for member in check_zip_members(archive, self.path)]
+                check_storage_records(archive, self.path)
         except zipfile.BadZipFile as exc:
             raise CorruptFileError(f"not a valid PyTorch (zip) archive: {exc}", self.path) from exc
         if any(name.endswith("constants.pkl") or "/code/" in name for name in names):
