@@ -7,7 +7,9 @@ act on; 2 error (bad usage, unreadable input, unwritable output).
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 import traceback
 from pathlib import Path
 from typing import Any
@@ -66,6 +68,21 @@ def cli(debug: bool) -> None:
     Exit codes: 0 ok, 1 the command found a problem or nothing to do (e.g. no GRU cell),
     2 error (bad usage, unreadable input, unwritable output).
     """
+    _exit_on_sigterm()
+
+
+def _exit_on_sigterm() -> None:
+    """Make SIGTERM raise SystemExit(143), so that `finally` blocks run: an atomic write
+    (writers.atomic_path) then removes its `.partial` file instead of leaving it behind.
+    Only the main thread may set handlers; the previous one is restored when the command ends."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def terminate(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    click.get_current_context().call_on_close(lambda: signal.signal(signal.SIGTERM, previous))
 
 
 @cli.command()

@@ -1,0 +1,88 @@
+"""A `split` killed while it writes leaves no output: SIGTERM cleans its temporary file up,
+SIGKILL (which nothing can catch) may leave a hidden `.partial` file but never the output name.
+
+The split writes to `.<name>.<random>.partial` beside the output and renames it into place
+when complete (grutool.writers.atomic_path); the signal is sent as soon as that file appears.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+CELLS, UNITS = 20, 512  # ~120 MB of float32: a write that lasts long enough to be caught
+
+
+@pytest.fixture(scope="module")
+def big_input(tmp_path_factory) -> Path:
+    """Canonical arrays of many big cells (read back by the grutool-canonical family)."""
+    path = tmp_path_factory.mktemp("big") / "big.npz"
+    rng = np.random.default_rng(0)
+    block = rng.standard_normal((UNITS, UNITS), dtype=np.float32)
+    arrays = {}
+    for k in range(CELLS):
+        for gate in ("W_ir", "W_iz", "W_in", "W_hr", "W_hz", "W_hn"):
+            arrays[f"cell{k}/{gate}"] = block
+        for gate in ("b_ir", "b_iz", "b_in"):
+            arrays[f"cell{k}/{gate}"] = block[0]
+    np.savez(path, **arrays)
+    return path
+
+
+def split_and_signal(source: Path, out: Path, signum: int) -> tuple[int, list[str]]:
+    process = subprocess.Popen([sys.executable, "-m", "grutool.cli", "split", str(source),
+                                "--out", str(out)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    try:
+        while not list(out.parent.glob(f".{out.name}.*.partial")):
+            if process.poll() is not None:
+                pytest.fail(f"split ended (exit {process.returncode}) before writing began: "
+                            f"{process.stderr.read()!r}")
+            if time.monotonic() > deadline:
+                pytest.fail("split never started writing")
+            time.sleep(0.002)
+        process.send_signal(signum)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stderr.close()
+    return process.returncode, sorted(p.name for p in out.parent.iterdir())
+
+
+def test_sigterm_midway_leaves_nothing(big_input, tmp_path):
+    out = tmp_path / "weights.npz"
+    code, left = split_and_signal(big_input, out, signal.SIGTERM)
+    if code == 0:
+        pytest.skip("the write finished before the signal arrived")
+    assert code == 128 + signal.SIGTERM
+    assert left == [], f"left behind: {left}"
+
+
+def test_sigkill_midway_never_leaves_the_output_name(big_input, tmp_path):
+    out = tmp_path / "weights.npz"
+    code, left = split_and_signal(big_input, out, signal.SIGKILL)
+    if code == 0:
+        pytest.skip("the write finished before the signal arrived")
+    assert code == -signal.SIGKILL
+    assert not out.exists()
+    # SIGKILL cannot be caught: a hidden temporary file may remain, never a file by the
+    # output's name, so a later run or reader never mistakes half a file for the output.
+    assert all(name.startswith(".weights.npz.") and name.endswith(".partial") for name in left)
+
+
+def test_sigterm_handler_is_restored_after_an_in_process_command(run):
+    before = signal.getsignal(signal.SIGTERM)
+    run("--version")
+    run("inspect", Path(__file__).parent / "fixtures" / "pytorch" / "gru_cell.safetensors")
+    assert signal.getsignal(signal.SIGTERM) is before
+    assert os.getpid()  # the test process was not terminated
