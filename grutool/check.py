@@ -1,0 +1,142 @@
+"""`check`: pass/fail conditions on a checkpoint's GRU cells, for CI pipelines.
+
+Each condition the caller asks for becomes one `Check` with a plain-language detail; the
+report passes only when every check does. A file without any GRU cell fails on its own,
+since no other condition means anything then.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .cells import CANONICAL_NAMES
+from .stats import looks_untrained
+from .verify import cell_order
+
+if TYPE_CHECKING:
+    from .api import Checkpoint
+
+# Cells named in a detail line before it is cut short: the line is read in a CI log.
+MAX_NAMED = 3
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "ok": self.ok, "detail": self.detail}
+
+
+@dataclass
+class CheckReport:
+    path: str
+    checks: list[Check] = field(default_factory=list)
+    cell_count: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return all(check.ok for check in self.checks)
+
+    @property
+    def failed(self) -> list[Check]:
+        return [check for check in self.checks if not check.ok]
+
+    def summary(self) -> str:
+        if self.ok:
+            cells = f"{self.cell_count} GRU cell{'s' * (self.cell_count != 1)}"
+            return f"ok: {self.path}: {cells}, all {len(self.checks)} checks passed"
+        return f"FAILED: {self.path}: {len(self.failed)} of {len(self.checks)} checks failed"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "ok": self.ok, "checks": [c.to_json() for c in self.checks]}
+
+
+def _some(names: list[str]) -> str:
+    shown = ", ".join(names[:MAX_NAMED])
+    return shown + (f" and {len(names) - MAX_NAMED} more" if len(names) > MAX_NAMED else "")
+
+
+def check_checkpoint(checkpoint: "Checkpoint", *, cells: int | None = None,
+                     units: int | None = None, layout: str | None = None,
+                     allow_nan: bool = False, trained: bool = False,
+                     match: "Checkpoint | None" = None) -> CheckReport:
+    """Run the conditions asked for on `checkpoint`; options left at None are not checked.
+
+    NaN/Inf values are checked unless `allow_nan`; `trained` fails on TF's untouched
+    initial gate biases; `match` compares the cell structure with another checkpoint of
+    any format (cells paired in file order: module, layer, direction).
+    """
+    report = CheckReport(str(checkpoint.path), cell_count=len(checkpoint.cells))
+    found = checkpoint.cells
+    if not found:
+        report.checks.append(Check("found", False, "no GRU cell found"))
+        return report
+    report.checks.append(Check("found", True, f"{len(found)} GRU cell{'s' * (len(found) != 1)}"))
+
+    if cells is not None:
+        report.checks.append(Check("cells", len(found) == cells,
+                                   f"expected {cells}, found {len(found)}"))
+    if units is not None:
+        wrong = [f"{c.name} has {c.hidden_size}" for c in found if c.hidden_size != units]
+        report.checks.append(Check("units", not wrong, f"expected {units} in every cell"
+                                   + (f", {_some(wrong)}" if wrong else "")))
+    if layout is not None:
+        wrong = [f"{c.name} is {c.layout}" for c in found if c.layout != layout]
+        report.checks.append(Check("layout", not wrong, f"expected {layout} for every cell"
+                                   + (f", {_some(wrong)}" if wrong else "")))
+    if not allow_nan:
+        report.checks.append(_finite_check(checkpoint))
+    if trained:
+        untrained = [c.name for c in found if looks_untrained(c, checkpoint.canonical(c))]
+        detail = ("no cell holds TensorFlow's initial gates bias" if not untrained else
+                  f"{_some(untrained)} looks untrained (gates bias still exactly 1.0, "
+                  "TensorFlow's initial value)")
+        report.checks.append(Check("trained", not untrained, detail))
+    if match is not None:
+        report.checks.append(_match_check(checkpoint, match))
+    return report
+
+
+def _finite_check(checkpoint: "Checkpoint") -> Check:
+    bad = []
+    for cell in checkpoint.cells:
+        for name, array in checkpoint.canonical(cell).items():
+            values = np.asarray(array)
+            if values.dtype.kind not in "fc":  # bfloat16 and friends (ml_dtypes) are kind "V"
+                values = values.astype(np.float32)
+            nan = int(np.isnan(values).sum())
+            inf = int(np.isinf(values).sum())
+            if nan or inf:
+                bad.append(f"{cell.name}/{name} has {nan} NaN and {inf} Inf")
+    return Check("finite", not bad, _some(bad) if bad else "no NaN or Inf in any cell")
+
+
+def _match_check(checkpoint: "Checkpoint", other: "Checkpoint") -> Check:
+    ours, theirs = cell_order(checkpoint.cells), cell_order(other.cells)
+    if len(ours) != len(theirs):
+        return Check("match", False, f"{len(ours)} cells here, {len(theirs)} in {other.path}")
+    differences = []
+    for index, (a, b) in enumerate(zip(ours, theirs)):
+        facts = []
+        for fact in ("input_size", "hidden_size", "layer", "direction", "reset_after"):
+            if getattr(a, fact) != getattr(b, fact):
+                facts.append(f"{fact.replace('_', ' ')} {getattr(a, fact)} vs {getattr(b, fact)}")
+        if not facts:
+            weights_a, weights_b = checkpoint.canonical(a), other.canonical(b)
+            # An absent bias means zero on either side, so only arrays both have are compared.
+            for name in CANONICAL_NAMES:
+                if name in weights_a and name in weights_b:
+                    shape_a, shape_b = np.shape(weights_a[name]), np.shape(weights_b[name])
+                    if shape_a != shape_b:
+                        facts.append(f"{name} shape {list(shape_a)} vs {list(shape_b)}")
+        if facts:
+            differences.append(f"cell {index} ({a.name} vs {b.name}): {'; '.join(facts)}")
+    if differences:
+        return Check("match", False, _some(differences))
+    return Check("match", True, f"same {len(ours)} cells and shapes as {other.path}")
