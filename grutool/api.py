@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -105,13 +105,18 @@ def split_arrays(checkpoint: Checkpoint) -> dict[str, np.ndarray]:
             for name, array in checkpoint.canonical(cell).items()}
 
 
-def split(path: str | Path, out: str | Path, force: bool = False, reader: str = "auto") -> Checkpoint:
-    """Write every cell's canonical arrays of `path` to `out` (.npz, .h5 or .safetensors)."""
+def split(path: str | Path, out: str | Path, force: bool = False, reader: str = "auto",
+          progress: Callable[[list[GruCell]], Iterable[GruCell]] | None = None) -> Checkpoint:
+    """Write every cell's canonical arrays of `path` to `out` (.npz, .h5 or .safetensors).
+    `progress`, if given, wraps the loop that reads the cells (e.g. to show a progress bar)."""
     out = Path(out)
     output_format(out)
     with open_checkpoint(path, reader=reader) as checkpoint:
         checkpoint.require_cells()
         check_output(out, force, checkpoint.source.files)
+        if progress is not None:
+            for cell in progress(checkpoint.cells):
+                checkpoint.canonical(cell)  # cached: the write below reads nothing again
         write_arrays(out, split_arrays(checkpoint), split_metadata(checkpoint))
         return checkpoint
 

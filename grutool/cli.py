@@ -11,8 +11,9 @@ import signal
 import sys
 import threading
 import traceback
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable
 
 import click
 
@@ -52,6 +53,17 @@ def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, allow_nan=False))
 
 
+def progress_wanted(*silencers: bool) -> bool:
+    """A progress bar only for a person watching: stderr a terminal, no --json, no --quiet."""
+    return sys.stderr.isatty() and not any(silencers)
+
+
+def cell_progress(description: str, enabled: bool) -> Callable[[list[Any]], Iterable[Any]]:
+    from .render import track_cells
+
+    return lambda cells: track_cells(cells, description, enabled)
+
+
 @click.group(cls=GrutoolGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="grutool")
 @click.option("--debug", is_flag=True, help="Show the full traceback of an error.")
@@ -64,6 +76,8 @@ def cli(debug: bool) -> None:
       grutool inspect model.ckpt              tables of every cell and gate
       grutool inspect model.ckpt --json       the same for scripts
       grutool split model.ckpt --out w.npz    W_ir ... b_hn per cell
+      grutool check model.ckpt --units 256    pass/fail for CI (exit 0 or 1)
+      grutool diff step-1000 step-2000        how much each gate changed
 
     Exit codes: 0 ok, 1 the command found a problem or nothing to do (e.g. no GRU cell),
     2 error (bad usage, unreadable input, unwritable output).
@@ -108,6 +122,9 @@ def inspect(path: Path, as_json: bool, reader: str, no_stats: bool) -> None:
     from .api import inspect_report, open_checkpoint
 
     with open_checkpoint(path, reader=reader) as checkpoint:
+        if not no_stats and progress_wanted(as_json):
+            for cell in cell_progress("reading", True)(checkpoint.cells):
+                checkpoint.canonical(cell)  # cached for the report below
         report = inspect_report(checkpoint, with_stats=not no_stats)
     if as_json:
         emit_json(report)
@@ -146,7 +163,8 @@ def split(path: Path, out: Path, force: bool, as_json: bool, reader: str, quiet:
     """
     from .api import split as split_file
 
-    checkpoint = split_file(path, out, force=force, reader=reader)
+    checkpoint = split_file(path, out, force=force, reader=reader,
+                            progress=cell_progress("reading", progress_wanted(as_json, quiet)))
     result = {"path": str(checkpoint.path), "out": str(out),
               "cells": [cell.name for cell in checkpoint.cells],
               "arrays": sum(len(checkpoint.canonical(cell)) for cell in checkpoint.cells)}
@@ -196,6 +214,10 @@ def convert(path: Path, to: str, out: Path, module: str | None, allow_inexact: b
     from .convert import convert as convert_checkpoint, write_conversion
 
     with open_checkpoint(path, reader=reader) as checkpoint:
+        if progress_wanted(as_json, quiet):
+            wanted = [cell for m in checkpoint.modules if module in (None, m.name) for cell in m.cells]
+            for cell in cell_progress("reading", True)(wanted):
+                checkpoint.canonical(cell)  # cached for the conversion below
         conversion = convert_checkpoint(checkpoint, to, module=module,
                                         allow_inexact=allow_inexact, tolerance=tolerance)
         write_conversion(conversion, out, force, checkpoint.source.files)
@@ -221,7 +243,8 @@ def convert(path: Path, to: str, out: Path, module: str | None, allow_inexact: b
 @click.option("--json", "as_json", is_flag=True, help="Report as JSON.")
 @click.option("--reader", type=READER_CHOICE, default="auto", show_default=True,
               help="How to read TF checkpoints.")
-def verify(a: Path, b: Path, tolerance: float, as_json: bool, reader: str) -> None:
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing when the files agree.")
+def verify(a: Path, b: Path, tolerance: float, as_json: bool, reader: str, quiet: bool) -> None:
     """Check numerically that the GRU cells of A and B compute the same functions.
 
     Cells are paired in file order (module, layer, direction), so a checkpoint and its
@@ -242,7 +265,7 @@ def verify(a: Path, b: Path, tolerance: float, as_json: bool, reader: str) -> No
         result = verify_checkpoints(first, second, tolerance)
     if as_json:
         emit_json(result.to_json())
-    else:
+    elif not (quiet and result.ok):
         for c in result.comparisons:
             error = "-" if c.max_abs_error is None else f"{c.max_abs_error:.3g}"
             status = "ok" if c.problem is None and c.max_abs_error is not None and c.max_abs_error <= tolerance else "DIFFERS"
@@ -250,9 +273,179 @@ def verify(a: Path, b: Path, tolerance: float, as_json: bool, reader: str) -> No
     if not result.ok:
         click.echo(f"grutool: {a} vs {b}: {result.failure()}", err=True)
         sys.exit(1)
-    if not as_json:
+    if not as_json and not quiet:
         click.echo(f"Same functions: max abs difference {result.max_abs_error:.3g} "
                    f"(tolerance {tolerance:g})")
+
+
+def _known_layouts(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    from . import families
+
+    layouts = [layout for family in families.families() for layout in family.LAYOUTS]
+    return [layout for layout in layouts if layout.startswith(incomplete)]
+
+
+def _cell_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    # Completion must never fail loudly: a path not typed yet or unreadable offers nothing.
+    from .api import open_checkpoint
+
+    try:
+        with open_checkpoint(ctx.params["path"]) as checkpoint:
+            return [cell.name for cell in checkpoint.cells if cell.name.startswith(incomplete)]
+    except Exception:
+        return []
+
+
+@cli.command()
+@click.argument("path", type=PATH)
+@click.option("--cells", "cell_count", type=click.IntRange(min=0), metavar="N",
+              help="Fail unless the file holds exactly N GRU cells.")
+@click.option("--units", type=click.IntRange(min=1), metavar="H",
+              help="Fail unless every cell has H units (hidden size).")
+@click.option("--layout", metavar="NAME", shell_complete=_known_layouts,
+              help="Fail unless every cell has this layout (e.g. tf-gru-cell, pytorch-gru).")
+@click.option("--no-nan/--allow-nan", "no_nan", default=True, show_default=True,
+              help="Fail on NaN or Inf anywhere in a cell's arrays.")
+@click.option("--trained", is_flag=True,
+              help="Fail on a TF GRUCell whose gates bias is still TF's initial 1.0.")
+@click.option("--match", "other", type=PATH, metavar="OTHER",
+              help="Fail unless OTHER (any format) has the same cells in the same order "
+                   "(sizes, layer, direction, reset placement) and array shapes.")
+@click.option("--json", "as_json", is_flag=True,
+              help='One JSON object: {"path", "ok", "checks": [{"name", "ok", "detail"}]}.')
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing when every check passes.")
+@click.option("--reader", type=READER_CHOICE, default="auto", show_default=True,
+              help="How to read TF checkpoints.")
+def check(path: Path, cell_count: int | None, units: int | None, layout: str | None,
+          no_nan: bool, trained: bool, other: Path | None, as_json: bool, quiet: bool,
+          reader: str) -> None:
+    """Pass (exit 0) or fail (exit 1) on conditions about the GRU cells of PATH, for CI.
+
+    Without options it checks that PATH holds a GRU cell and that no cell has NaN or
+    Inf values. Prints one line per failed condition ("FAIL units: ...") and a summary;
+    a file without any GRU cell fails with one line. An unreadable file exits 2.
+
+    \b
+    Examples:
+      grutool check model.ckpt --cells 2 --units 256 --trained
+      grutool check model.ckpt --layout tf-gru-cell --allow-nan
+      grutool check model.ckpt --match exported.safetensors --json
+    """
+    from .api import open_checkpoint
+    from .check import check_checkpoint
+
+    with ExitStack() as stack:
+        checkpoint = stack.enter_context(open_checkpoint(path, reader=reader))
+        reference = (stack.enter_context(open_checkpoint(other, reader=reader))
+                     if other is not None else None)
+        report = check_checkpoint(checkpoint, cells=cell_count, units=units, layout=layout,
+                                  allow_nan=not no_nan, trained=trained, match=reference)
+    if as_json:
+        emit_json(report.to_json())
+    else:
+        from .render import check_lines
+
+        for line in check_lines(report.to_json(), quiet=quiet):
+            click.echo(line)
+    if not report.ok:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("a", type=PATH)
+@click.argument("b", type=PATH)
+@click.option("--threshold", type=click.FloatRange(min=0), metavar="X",
+              help="Exit 1 if any gate's relative change ||a-b||/||a|| exceeds X.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object for scripts.")
+@click.option("--quiet", "-q", is_flag=True, help="No tables; only a threshold failure is reported.")
+@click.option("--reader", type=READER_CHOICE, default="auto", show_default=True,
+              help="How to read TF checkpoints.")
+def diff(a: Path, b: Path, threshold: float | None, as_json: bool, quiet: bool,
+         reader: str) -> None:
+    """Show how much each gate of each cell changed from checkpoint A to checkpoint B.
+
+    Per cell and canonical array (W_ir ... b_hn): the relative change ||a-b||/||a||
+    (0 when both are zero, inf when only A is), the max |a-b| and the cosine similarity
+    (1 when both are zero). A bias absent on one side counts as zero. Cells are paired in
+    file order (module, layer, direction), so files of different formats compare: a
+    checkpoint against its own split file shows zero.
+
+    Exits 0, or 1 when --threshold is exceeded or the files' cells differ in number,
+    sizes or reset placement.
+
+    \b
+    Examples:
+      grutool diff train/model.ckpt-1000 train/model.ckpt-2000
+      grutool diff model.ckpt finetuned.npz --threshold 0.05
+      grutool diff model.ckpt weights.safetensors --json | jq .max_relative_change
+    """
+    from .api import open_checkpoint
+    from .diff import diff_checkpoints
+
+    with open_checkpoint(a, reader=reader) as first, open_checkpoint(b, reader=reader) as second:
+        first.require_cells()
+        second.require_cells()
+        report = diff_checkpoints(first, second, threshold)
+    data = report.to_json()
+    if as_json:
+        emit_json(data)
+    elif not quiet and report.problem is None:
+        from .render import console, render_diff
+
+        render_diff(data, console())
+    if report.problem is not None:
+        click.echo(f"grutool: {a} vs {b}: the cells differ: {report.problem}", err=True)
+        sys.exit(1)
+    above = report.above_threshold()
+    if above:
+        names = ", ".join(f"{cell.a}/{gate.gate}" for cell, gate in above[:3])
+        more = f" and {len(above) - 3} more" if len(above) > 3 else ""
+        click.echo(f"grutool: {a} vs {b}: {len(above)} gate{'s' * (len(above) != 1)} changed "
+                   f"by more than {threshold:g}: {names}{more}", err=True)
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("path", type=PATH)
+@click.option("--out", "-o", type=PATH, required=True,
+              help="Output image: .png, .svg, or .pdf (one page per cell).")
+@click.option("--cell", metavar="NAME", shell_complete=_cell_names,
+              help="Draw only this cell (its name as `inspect` shows it).")
+@click.option("--force", is_flag=True, help="Replace existing outputs.")
+@click.option("--json", "as_json", is_flag=True, help="Report what was written as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing on success.")
+@click.option("--reader", type=READER_CHOICE, default="auto", show_default=True,
+              help="How to read TF checkpoints.")
+def plot(path: Path, out: Path, cell: str | None, force: bool, as_json: bool, quiet: bool,
+         reader: str) -> None:
+    """Draw each GRU cell's gates: heat maps of W_ir, W_iz, W_in, W_hr, W_hz, W_hn on one
+    colour scale, and a histogram of each gate's (r, z, n) weights and biases.
+
+    One figure per cell, in file order. With .pdf, every cell is a page of OUT. With .png
+    or .svg and several cells (no --cell), the first cell goes to OUT and cell k to
+    OUT-k: gates.png, gates-2.png, gates-3.png ... Outputs are checked before drawing,
+    written atomically and never replace an input; existing ones only with --force.
+    Needs matplotlib: pip install 'grutool[plot]'.
+
+    \b
+    Examples:
+      grutool plot model.ckpt --out gates.png
+      grutool plot model.ckpt --out all-cells.pdf
+      grutool plot model.ckpt --cell rnn/gru_cell --out gru_cell.svg
+    """
+    from .api import open_checkpoint
+    from .plot import plot_checkpoint
+
+    with open_checkpoint(path, reader=reader) as checkpoint:
+        pages = plot_checkpoint(checkpoint, out, cell=cell, force=force,
+                                progress=cell_progress("drawing", progress_wanted(as_json, quiet)))
+    result = {"path": str(checkpoint.path), "pages": [page.to_json() for page in pages]}
+    if as_json:
+        emit_json(result)
+    elif not quiet:
+        from .render import console, render_plot
+
+        render_plot(result, console())
 
 
 def main() -> None:

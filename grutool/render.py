@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+import threading
+from typing import Any, Iterator, Sequence, TypeVar
 
 from rich.console import Console
 from rich.table import Table
@@ -14,8 +15,10 @@ from rich.text import Text
 
 def console(stderr: bool = False) -> Console:
     # rich already drops colour when the stream is not a terminal; NO_COLOR is honoured
-    # explicitly so that it also holds under `--force-terminal`-like environments.
-    return Console(stderr=stderr, no_color=bool(os.environ.get("NO_COLOR")),
+    # explicitly so that it also holds under `--force-terminal`-like environments. Rich's own
+    # no_color keeps bold and dim escapes; no colour system at all writes plain text.
+    no_color = bool(os.environ.get("NO_COLOR"))
+    return Console(stderr=stderr, no_color=no_color, color_system=None if no_color else "auto",
                    highlight=False, soft_wrap=False)
 
 
@@ -116,3 +119,130 @@ def render_split(result: dict[str, Any], out: Console) -> None:
 
 def warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
+
+
+# --- progress -------------------------------------------------------------------------------
+
+T = TypeVar("T")
+
+# A bar that flashes up for a fast read is noise: it appears only once the work has taken
+# this long.
+PROGRESS_DELAY_SECONDS = 1.0
+
+
+def track_cells(items: Sequence[T], description: str, enabled: bool,
+                delay: float = PROGRESS_DELAY_SECONDS) -> Iterator[T]:
+    """Yield `items`; when `enabled` and the loop outlasts `delay`, show a transient
+    progress bar on stderr (the caller decides: a terminal, no --json, no --quiet)."""
+    if not enabled:
+        yield from items
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), TextColumn("{task.fields[item]}"),
+                        console=console(stderr=True), transient=True)
+    task = progress.add_task(description, total=len(items), item="")
+    lock = threading.Lock()
+    finished = False
+
+    def show() -> None:
+        with lock:  # never start after the loop has stopped it
+            if not finished:
+                progress.start()
+
+    timer = threading.Timer(delay, show)
+    timer.daemon = True
+    timer.start()
+    try:
+        for item in items:
+            progress.update(task, item=str(getattr(item, "name", item)))
+            yield item
+            progress.advance(task)
+    finally:
+        timer.cancel()
+        with lock:
+            finished = True
+            progress.stop()
+
+
+# --- check ----------------------------------------------------------------------------------
+
+def check_lines(report: dict[str, Any], quiet: bool = False) -> list[str]:
+    """`FAIL <check>: <detail>` per failed check, then the summary; a file without any GRU
+    cell is one line. Nothing at all when quiet and every check passed."""
+    checks = report["checks"]
+    failed = [check for check in checks if not check["ok"]]
+    if quiet and not failed:
+        return []
+    if any(check["name"] == "found" for check in failed):
+        return [f"FAIL found: no GRU cell in {report['path']}"]
+    lines = [f"FAIL {check['name']}: {check['detail']}" for check in failed]
+    if failed:
+        lines.append(f"FAILED: {report['path']}: {len(failed)} of {len(checks)} checks failed")
+    else:
+        found = next((c["detail"] for c in checks if c["name"] == "found"), "")
+        lines.append(f"ok: {report['path']}: {found}, all {len(checks)} checks passed")
+    return lines
+
+
+# --- diff -----------------------------------------------------------------------------------
+
+def _change(value: float | None, absent_means: str = "-") -> str:
+    if value is None:
+        return absent_means
+    if value == 0:
+        return "0"
+    return f"{value:.3g}"
+
+
+def render_diff(report: dict[str, Any], out: Console) -> None:
+    """One table per cell pair: gate, shape, relative change, max |Δ|, cosine."""
+    threshold = report["threshold"]
+    for cell in report["cells"]:
+        title = Text(cell["a"], style="bold cyan")
+        caption = None if cell["a"] == cell["b"] else f"paired with {cell['b']}"
+        table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
+        table.add_column("gate")
+        table.add_column("shape")
+        table.add_column("rel. change", justify="right")
+        table.add_column("max |Δ|", justify="right")
+        table.add_column("cosine", justify="right")
+        rows = []
+        for gate in cell["gates"]:
+            relative = gate["relative_change"]
+            # None is infinite (a zero gate became non-zero) or NaN; max |Δ| tells which.
+            infinite = relative is None and gate["max_abs_change"] is not None
+            above = threshold is not None and (relative is None or relative > threshold)
+            note = f"absent in {gate['absent_in'].upper()} (zero)" if gate["absent_in"] else ""
+            if above:
+                note = ", ".join(filter(None, [f"> {threshold:g}", note]))
+            rows.append([gate["gate"], "×".join(map(str, gate["shape"])),
+                         _change(relative, "inf" if infinite else "NaN"),
+                         _change(gate["max_abs_change"], "NaN"),
+                         "NaN" if gate["cosine"] is None else f"{gate['cosine']:.6f}",
+                         Text(note, style="bold red") if above else note])
+        # The note column only when some gate has something to say.
+        if any(row[-1] for row in rows):
+            table.add_column("note")
+        else:
+            rows = [row[:-1] for row in rows]
+        for row in rows:
+            table.add_row(*row)
+        out.print(table)
+    if not report["cells"]:
+        return
+    largest, where = report["max_relative_change"], report["largest_change"]
+    if largest == 0:
+        out.print("No change: every gate is identical.")
+    else:
+        out.print(Text(f"Largest relative change: {_change(largest, 'inf or NaN')} "
+                       f"({where['cell']}/{where['gate']})"), soft_wrap=True)
+
+
+# --- plot -----------------------------------------------------------------------------------
+
+def render_plot(result: dict[str, Any], out: Console) -> None:
+    files = list(dict.fromkeys(page["out"] for page in result["pages"]))
+    out.print(Text(f"Wrote {len(result['pages'])} cell figure{'s' * (len(result['pages']) != 1)} "
+                   f"to {', '.join(files)}"), soft_wrap=True)  # paths stay whole in a pipe
