@@ -1,0 +1,135 @@
+"""What a person sees in a real terminal: grutool run in a pseudo-terminal (the `pty`
+module), so that rich takes the terminal path (colour, width) it never takes under CliRunner."""
+
+import json
+import os
+import pty
+import re
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from rich.cells import cell_len
+
+from conftest import TF_GRU_CELL
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+GRUTOOL = [sys.executable, "-c", "from grutool.cli import main; main()"]
+STACK_CELLS = ["encoder/rnn/multi_rnn_cell/cell_0/gru_cell",
+               "encoder/rnn/multi_rnn_cell/cell_1/gru_cell"]
+BIDI_CELLS = ["birnn/bidirectional_rnn/fw/gru_cell", "birnn/bidirectional_rnn/bw/gru_cell"]
+
+
+def run_in_pty(args, no_color=False, columns=80, timeout=120.0, code=None):
+    """Run grutool (or `code`) with stdin, stdout and stderr on one pseudo-terminal;
+    return (exit code, everything written, as text with CR LF turned into LF)."""
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("NO_COLOR", "FORCE_COLOR", "TERM", "COLUMNS", "LINES")}
+    env.update(COLUMNS=str(columns), LINES="50", TERM="xterm-256color")
+    if no_color:
+        env["NO_COLOR"] = "1"
+    controller, terminal = pty.openpty()
+    command = [sys.executable, "-c", code, *map(str, args)] if code else GRUTOOL + list(map(str, args))
+    process = subprocess.Popen(command, stdin=terminal, stdout=terminal, stderr=terminal,
+                               env=env, close_fds=True, cwd=Path(__file__).parent.parent)
+    os.close(terminal)
+    chunks = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([controller], [], [], 0.5)
+            if not ready:
+                if process.poll() is not None:
+                    break
+                continue
+            try:
+                data = os.read(controller, 65536)
+            except OSError:  # EIO: the child closed its side
+                break
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        os.close(controller)
+    code = process.wait(timeout=30)
+    return code, b"".join(chunks).decode("utf-8").replace("\r\n", "\n")
+
+
+def visible_lines(output):
+    return ANSI.sub("", output).splitlines()
+
+
+@pytest.mark.parametrize("fixture, cells", [("stack2", STACK_CELLS), ("bidi", BIDI_CELLS)])
+def test_inspect_fits_80_columns_and_keeps_cell_names_whole(fixture, cells):
+    code, output = run_in_pty(["inspect", TF_GRU_CELL / fixture])
+    assert code == 0, output
+    lines = visible_lines(output)
+    assert len(lines) > 20
+    too_wide = [line for line in lines if cell_len(line) > 80]
+    assert not too_wide, too_wide
+    text = "\n".join(lines)
+    for name in cells:
+        assert name in text, f"{name} is broken across lines"
+    assert "W_hn" in text and "┏" in text  # the tables really were drawn
+
+
+def test_colour_on_a_terminal_and_none_with_no_color():
+    _, coloured = run_in_pty(["inspect", TF_GRU_CELL / "single"])
+    assert ANSI.search(coloured), "no escape sequences on a terminal"
+    code, plain = run_in_pty(["inspect", TF_GRU_CELL / "single"], no_color=True)
+    assert code == 0
+    assert "\x1b" not in plain, sorted(set(ANSI.findall(plain)))
+    assert visible_lines(coloured) == plain.splitlines()  # the same text, only uncoloured
+
+
+def test_narrow_terminal_still_fits():
+    code, output = run_in_pty(["inspect", TF_GRU_CELL / "bidi"], columns=60)
+    assert code == 0
+    assert all(cell_len(line) <= 60 for line in visible_lines(output))
+
+
+def test_progress_bar_on_a_terminal_is_transient():
+    # delay=0 so the bar shows however fast the machine is.
+    code = ("import time\nfrom grutool.render import track_cells\n"
+            "for _ in track_cells(list(range(4)), 'reading', True, delay=0):\n"
+            "    time.sleep(0.3)\n"
+            "print('done')\n")
+    status, output = run_in_pty([], code=code)
+    assert status == 0
+    assert "reading" in output and "4/4" in output  # the bar was drawn …
+    assert "\x1b[2K" in output  # … and erased (transient)
+    assert visible_lines(output.rsplit("\x1b[2K", 1)[-1]) == ["done"]
+
+
+def test_no_progress_bar_when_disabled_or_with_json():
+    code = ("import time\nfrom grutool.render import track_cells\n"
+            "for _ in track_cells(list(range(3)), 'reading', False, delay=0):\n"
+            "    time.sleep(0.2)\n"
+            "print('done')\n")
+    status, output = run_in_pty([], code=code)
+    assert status == 0 and output == "done\n"
+    # plot takes over a second per figure: long enough for a bar, but --json forbids it.
+    pytest.importorskip("matplotlib")
+    out = Path(os.environ.get("TMPDIR", "/tmp")) / f"grutool-pty-{os.getpid()}.pdf"
+    try:
+        status, output = run_in_pty(["plot", TF_GRU_CELL / "bidi", "--out", out, "--force",
+                                     "--json"])
+        assert status == 0, output
+        assert "\x1b" not in output
+        assert len(json.loads(output)["pages"]) == 2
+    finally:
+        out.unlink(missing_ok=True)
+
+
+def test_bash_completion_script():
+    env = dict(os.environ, _GRUTOOL_COMPLETE="bash_source")
+    script = subprocess.run(GRUTOOL, env=env, capture_output=True, text=True, check=True).stdout
+    assert "_grutool_completion" in script and "complete " in script
+    env.update(_GRUTOOL_COMPLETE="bash_complete", COMP_WORDS="grutool ch", COMP_CWORD="1")
+    words = subprocess.run(GRUTOOL, env=env, capture_output=True, text=True, check=True).stdout
+    assert "plain,check" in words.splitlines()
