@@ -289,8 +289,12 @@ def _cell_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> 
     # Completion must never fail loudly: a path not typed yet or unreadable offers nothing.
     from .api import open_checkpoint
 
+    # While an option still waits for its value, Click leaves the positional PATH in ctx.args.
+    path = ctx.params.get("path") or (ctx.args[0] if ctx.args else None)
+    if path is None:
+        return []
     try:
-        with open_checkpoint(ctx.params["path"]) as checkpoint:
+        with open_checkpoint(path) as checkpoint:
             return [cell.name for cell in checkpoint.cells if cell.name.startswith(incomplete)]
     except Exception:
         return []

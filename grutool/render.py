@@ -236,7 +236,10 @@ def render_diff(report: dict[str, Any], out: Console) -> None:
     if largest == 0:
         out.print("No change: every gate is identical.")
     else:
-        out.print(Text(f"Largest relative change: {_change(largest, 'inf or NaN')} "
+        gate = next(g for c in report["cells"] if c["a"] == where["cell"] for g in c["gates"]
+                    if g["gate"] == where["gate"])
+        unbounded = "inf" if gate["max_abs_change"] is not None else "NaN"
+        out.print(Text(f"Largest relative change: {_change(largest, unbounded)} "
                        f"({where['cell']}/{where['gate']})"), soft_wrap=True)
 
 

@@ -133,3 +133,18 @@ def test_bash_completion_script():
     env.update(_GRUTOOL_COMPLETE="bash_complete", COMP_WORDS="grutool ch", COMP_CWORD="1")
     words = subprocess.run(GRUTOOL, env=env, capture_output=True, text=True, check=True).stdout
     assert "plain,check" in words.splitlines()
+
+
+def test_completion_of_layouts_and_cell_names():
+    def complete(*words):
+        env = dict(os.environ, _GRUTOOL_COMPLETE="bash_complete",
+                   COMP_WORDS=" ".join(["grutool", *map(str, words)]), COMP_CWORD=str(len(words)))
+        output = subprocess.run(GRUTOOL, env=env, capture_output=True, text=True, check=True,
+                                cwd=Path(__file__).parent.parent).stdout
+        return [line.split(",", 1)[1] for line in output.splitlines() if line]
+
+    assert "tf-gru-cell" in complete("check", "model.ckpt", "--layout", "tf-")
+    bidi = TF_GRU_CELL.relative_to(Path(__file__).parent.parent) / "bidi"
+    assert sorted(complete("plot", bidi, "--cell", "")) == sorted(BIDI_CELLS)
+    assert complete("plot", bidi, "--cell", "birnn/bidirectional_rnn/f") == [BIDI_CELLS[0]]
+    assert complete("plot", "no/such/file", "--cell", "") == []
