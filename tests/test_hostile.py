@@ -35,7 +35,7 @@ def _limit_child() -> None:
 
 def run_cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", OMP_NUM_THREADS="1",
-               OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONWARNINGS="ignore")
+               OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     try:
         return subprocess.run([sys.executable, "-m", "grutool.cli", *args], cwd=cwd, env=env,
                               capture_output=True, text=True, timeout=TIMEOUT_SECONDS,

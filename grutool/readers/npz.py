@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import CorruptFileError, InputError
 from ..tensors import TensorInfo, TensorSource
-from .zip_safety import check_zip_members
+from .zip_safety import DAMAGED_ZIP_ERRORS, check_zip_members
 
 FORMAT = "npz"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -28,7 +28,7 @@ def matches(path: Path, head: bytes) -> bool:
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
-    except (zipfile.BadZipFile, OSError):
+    except (*DAMAGED_ZIP_ERRORS, OSError):
         return False
     return bool(names) and all(name.endswith(".npy") for name in names)
 
@@ -49,7 +49,7 @@ class NpzSource(TensorSource):
                     _check_declared_size(handle.tell(), shape, dtype, member, path)
                 self._members[name] = member.filename
                 self.infos[name] = TensorInfo(name, shape, dtype)
-        except zipfile.BadZipFile as exc:
+        except DAMAGED_ZIP_ERRORS as exc:
             raise CorruptFileError(f"not a valid .npz (zip) archive: {exc}", path) from exc
         except OSError as exc:
             raise InputError(f"cannot read the archive: {exc}", path) from exc
@@ -62,7 +62,7 @@ class NpzSource(TensorSource):
         try:
             with self._zip.open(self._members[name]) as handle:
                 return np.lib.format.read_array(handle, allow_pickle=False)
-        except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        except (*DAMAGED_ZIP_ERRORS, OSError) as exc:
             raise CorruptFileError(f"cannot read array {name!r}: {exc}", self.path) from exc
 
     def close(self) -> None:

@@ -10,6 +10,7 @@ with "." and values that are not tensors are ignored.
 
 from __future__ import annotations
 
+import warnings
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,7 +21,7 @@ import numpy as np
 from ..errors import CorruptFileError, InputError, MissingExtraError
 from ..tensors import TensorInfo, TensorSource
 from .torch_records import check_storage_records
-from .zip_safety import check_zip_members
+from .zip_safety import DAMAGED_ZIP_ERRORS, check_zip_members
 
 FORMAT = "pytorch"
 SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
@@ -43,7 +44,7 @@ def _is_torch_zip(path: Path) -> bool:
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
-    except (zipfile.BadZipFile, OSError):
+    except (*DAMAGED_ZIP_ERRORS, OSError):
         return False
     return any(name == "data.pkl" or name.endswith("/data.pkl") for name in names)
 
@@ -71,7 +72,7 @@ class PytorchSource(TensorSource):
             with zipfile.ZipFile(self.path) as archive:
                 names = [member.filename for member in check_zip_members(archive, self.path)]
                 check_storage_records(archive, self.path)
-        except zipfile.BadZipFile as exc:
+        except DAMAGED_ZIP_ERRORS as exc:
             raise CorruptFileError(f"not a valid PyTorch (zip) archive: {exc}", self.path) from exc
         if any(name.endswith("constants.pkl") or "/code/" in name for name in names):
             raise InputError("this is a TorchScript archive (it holds code); grutool reads "
@@ -88,7 +89,11 @@ class PytorchSource(TensorSource):
             raise MissingExtraError("reading PyTorch files needs torch", "torch", self.path) from exc
         try:
             # mmap keeps big checkpoints on disk until a tensor is read; only the zip format has it.
-            return torch.load(self.path, map_location="cpu", weights_only=True, mmap=is_zip)
+            with warnings.catch_warnings():
+                # torch warns (on stderr) about odd pickle protocols in damaged files; the
+                # error, if any, is reported below as one line.
+                warnings.simplefilter("ignore")
+                return torch.load(self.path, map_location="cpu", weights_only=True, mmap=is_zip)
         except Exception as exc:  # torch raises many kinds; each becomes a one-line error
             text = str(exc)
             if "Weights only load failed" in text:

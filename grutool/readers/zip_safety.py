@@ -6,7 +6,9 @@ A hostile archive can declare millions of members, members that inflate a thousa
 
 from __future__ import annotations
 
+import lzma
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 from ..errors import CorruptFileError
@@ -14,6 +16,11 @@ from ..errors import CorruptFileError
 MAX_MEMBERS = 100_000
 MAX_MEMBER_BYTES = 64 * 2**30
 MAX_COMPRESSION_RATIO = 200
+# What zipfile raises on a damaged archive besides BadZipFile: member names that do not
+# decode (UnicodeDecodeError), unknown compression methods, "encrypted" members, corrupt
+# deflate/lzma streams. A reader catching these reports a corrupt file, not a crash.
+DAMAGED_ZIP_ERRORS = (zipfile.BadZipFile, ValueError, EOFError, NotImplementedError,
+                      RuntimeError, zlib.error, lzma.LZMAError)
 
 
 def check_zip_members(archive: zipfile.ZipFile, path: Path) -> list[zipfile.ZipInfo]:

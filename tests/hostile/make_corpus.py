@@ -12,6 +12,8 @@ must never appear).
 The HDF5 and .keras bases are made here from the TF fixture's arrays (written with h5py,
 timestamps off) because no HDF5 fixture is committed; everything else starts from bytes in
 tests/fixtures/.
+Runs are byte-identical except for h5/virtual_dataset.h5, in which the HDF5 library leaves a
+few bytes of the virtual-dataset heap uninitialised (they vary, and mean nothing).
 """
 
 from __future__ import annotations
