@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CorruptFileError, InputError
-from .zip_safety import check_zip_members
+from .zip_safety import DAMAGED_ZIP_ERRORS, check_zip_members
 
 FORMAT = "keras"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -48,7 +48,7 @@ def matches(path: Path, head: bytes) -> bool:
     try:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())
-    except (zipfile.BadZipFile, OSError):
+    except (*DAMAGED_ZIP_ERRORS, OSError):
         return False
     return WEIGHTS_MEMBER in names and CONFIG_MEMBER in names
 
@@ -58,7 +58,7 @@ def open(path: Path):  # noqa: A001 - the reader protocol's name
 
     try:
         archive = zipfile.ZipFile(path)
-    except zipfile.BadZipFile as exc:
+    except DAMAGED_ZIP_ERRORS as exc:
         raise CorruptFileError(f"not a valid .keras (zip) archive: {exc}", path) from exc
     except OSError as exc:
         raise InputError(f"cannot read the archive: {exc}", path) from exc
@@ -89,10 +89,10 @@ def _read_json(archive: zipfile.ZipFile, member: zipfile.ZipInfo | None,
         with archive.open(member) as handle:
             text = handle.read(MAX_CONFIG_BYTES + 1)
         config = json.loads(text)
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise CorruptFileError(f"cannot read {member.filename}: {exc}", path) from exc
-    except ValueError as exc:
+    except ValueError as exc:  # first: JSON's errors are ValueErrors, as are some zip ones
         raise CorruptFileError(f"{member.filename} is not valid JSON: {exc}", path) from exc
+    except (*DAMAGED_ZIP_ERRORS, OSError) as exc:
+        raise CorruptFileError(f"cannot read {member.filename}: {exc}", path) from exc
     return config if isinstance(config, dict) else None
 
 
@@ -110,7 +110,7 @@ def _spool_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, path: Path)
                 spool.write(chunk)
         spool.seek(0)
         return spool
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+    except (*DAMAGED_ZIP_ERRORS, OSError) as exc:
         spool.close()
         raise CorruptFileError(f"cannot read {member.filename}: {exc}", path) from exc
     except BaseException:
