@@ -74,6 +74,9 @@ def _cells_of_node(node_name: str, config: dict[str, Any], infos: dict[str, "Ten
         result.warnings.append(f"{node_name}: GRU node {problem}; skipped")
         return []
     hidden = r.shape[2]
+    if inputs.get("initial_h") in infos:
+        result.warnings.append(f"{node_name}: GRU node starts from a stored initial state "
+                               f"{inputs['initial_h']}; the split keeps the weights only")
     activations = _activations(attributes, len(directions))
     if isinstance(activations, str):
         result.warnings.append(f"{node_name}: GRU node {activations}; skipped")
