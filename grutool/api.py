@@ -76,9 +76,15 @@ class Checkpoint:
         self.close()
 
 
-def open_checkpoint(path: str | Path, reader: str = "auto") -> Checkpoint:
-    """Open any supported file and find the GRU cells in it (reads names and shapes only)."""
+def open_checkpoint(path: str | Path, reader: str = "auto", layout: str | None = None) -> Checkpoint:
+    """Open any supported file and find the GRU cells in it (reads names and shapes only).
+
+    `layout` decides where the file cannot tell two layouts apart (a bare `.npz` holding
+    `kernel`/`recurrent_kernel`/`bias`): e.g. "keras-gru" or "keras-cudnn-gru".
+    """
     source = open_source(path, reader=reader)
+    if layout is not None:
+        source.layer_configs.setdefault("*", {})["layout"] = layout
     try:
         return Checkpoint(source, families.recognise(source))
     except BaseException:

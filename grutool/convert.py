@@ -144,9 +144,9 @@ def write_conversion(conversion: Conversion, out: Path, force: bool, inputs: lis
     output_format(out, target.SUFFIXES)
     if not conversion.verification.ok and not conversion.inexact_cells:
         conversion.verification.raise_if_failed(str(conversion.source))
-    check_output(out, force, inputs)
-    custom_writer = getattr(target, "write", None)
-    if custom_writer is not None and suffix in getattr(target, "OWN_SUFFIXES", (".pt", ".onnx")):
-        custom_writer(out, conversion.arrays, conversion.metadata(), conversion.modules)
+    for path in getattr(target, "output_files", lambda p: [p])(out):
+        check_output(path, force, inputs)
+    if suffix in getattr(target, "OWN_SUFFIXES", ()):
+        target.write(out, conversion.arrays, conversion.metadata(), conversion.modules)
     else:
         write_arrays(out, conversion.arrays, conversion.metadata())

@@ -21,6 +21,11 @@ def load_arrays(path: Path) -> tuple[dict[str, np.ndarray], dict]:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
         return arrays, json.loads(str(arrays.pop("__grutool__")))
+    if path.suffix == ".ckpt":  # a real TF checkpoint: read it back with TensorFlow itself
+        tf = pytest.importorskip("tensorflow")
+        reader = tf.train.load_checkpoint(str(path))
+        arrays = {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
+        return arrays, json.loads(arrays.pop("__grutool__").decode())
     if path.suffix == ".safetensors":
         from safetensors import safe_open
 

@@ -19,6 +19,7 @@ from .common import bias, unsupported_activations
 NAME = "pytorch"
 RESET_AFTER = (True,)
 SUFFIXES = (".safetensors", ".npz", ".h5", ".pt")
+OWN_SUFFIXES = (".pt",)
 
 
 def unsupported(cell: GruCell) -> str | None:

@@ -7,14 +7,24 @@ b_hr, b_hz fold into the input side exactly, and so does b_hn for a reset-before
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 
 from ..cells import CanonicalWeights, GruCell, GruModule
+from ..errors import MissingExtraError, OutputError
 from .common import bias, unsupported_activations
 
 NAME = "tf"
 RESET_AFTER = (False,)
-SUFFIXES = (".npz", ".h5", ".safetensors")
+SUFFIXES = (".npz", ".h5", ".safetensors", ".ckpt")
+OWN_SUFFIXES = (".ckpt",)  # a real TF checkpoint, written by TensorFlow (the tf extra)
+CHECKPOINT_SHARD = ".data-00000-of-00001"
+METADATA_KEY = "__grutool__"
 
 
 def unsupported(cell: GruCell) -> str | None:
@@ -64,3 +74,44 @@ def cell_prefix(module: GruModule, cell: GruCell) -> str:
     if module.num_layers > 1:
         return f"{scope}/multi_rnn_cell/cell_{cell.layer}/gru_cell"
     return f"{scope}/gru_cell"
+
+
+def output_files(out: Path) -> list[Path]:
+    """A checkpoint prefix names no file itself: the index and data shard are the outputs."""
+    if out.suffix.lower() == ".ckpt":
+        return [out.with_name(out.name + ".index"), out.with_name(out.name + CHECKPOINT_SHARD)]
+    return [out]
+
+
+def write(path: Path, arrays: dict[str, np.ndarray], metadata: dict[str, Any],
+          modules: list[GruModule]) -> None:
+    """A TF V2 checkpoint at prefix `path` holding exactly `arrays`, saved by TensorFlow's own
+    SaveV2 op, so `tf.compat.v1.train.Saver` / `tf.train.load_checkpoint` restore it.
+
+    Written under a temporary prefix and renamed data first, index last: the index is what
+    makes a checkpoint, so no reader ever sees an index without its data.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        import tensorflow as tf
+    except ImportError as exc:
+        raise MissingExtraError("writing a TF checkpoint needs TensorFlow", "tf", path) from exc
+    folder = tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    temporary = Path(folder) / "checkpoint"
+    try:
+        names = sorted(arrays)
+        tensors = [tf.constant(arrays[name]) for name in names]
+        # The metadata rides along as a string tensor, which restoring by name ignores.
+        names.append(METADATA_KEY)
+        tensors.append(tf.constant(json.dumps(metadata, sort_keys=True)))
+        tf.raw_ops.SaveV2(prefix=str(temporary), tensor_names=names,
+                          shape_and_slices=[""] * len(names), tensors=tensors)
+        index, data = output_files(path)
+        os.replace(temporary.with_name(temporary.name + CHECKPOINT_SHARD), data)
+        os.replace(temporary.with_name(temporary.name + ".index"), index)
+    except tf.errors.OpError as exc:
+        raise OutputError(f"TensorFlow could not write the checkpoint: {exc.message}", path) from exc
+    finally:
+        for leftover in Path(folder).glob("*"):
+            leftover.unlink()
+        os.rmdir(folder)
