@@ -191,3 +191,9 @@ def test_library_call():
                                   trained=True)
     assert report.ok and [c.name for c in report.checks] == [
         "found", "cells", "units", "layout", "finite", "trained"]
+
+
+def test_new_commands_have_help_with_examples(run):
+    for command in ("check", "diff", "plot"):
+        result = run(command, "--help")
+        assert result.exit_code == 0 and "Examples:" in result.stdout
