@@ -86,13 +86,7 @@ def test_trained(run):
     assert run("check", UNTRAINED).exit_code == 0
 
 
-# The safetensors reader keeps the header's __metadata__ apart from text_metadata, so a split
-# .safetensors loses module, layer and direction (reported to the lead; not this suite's file).
-SAFETENSORS_METADATA = pytest.mark.xfail(reason="safetensors reader drops __grutool__ metadata")
-
-
-@pytest.mark.parametrize("suffix", [".npz", ".h5",
-                                    pytest.param(".safetensors", marks=SAFETENSORS_METADATA)])
+@pytest.mark.parametrize("suffix", [".npz", ".h5", ".safetensors"])
 def test_match_across_formats_and_naming_eras(run, tmp_path, suffix):
     split_file = tmp_path / f"stack{suffix}"
     assert run("split", STACK, "--out", split_file).exit_code == 0

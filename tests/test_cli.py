@@ -6,7 +6,7 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import TF_GRU_CELL
+from conftest import FIXTURES, TF_GRU_CELL
 
 SINGLE = TF_GRU_CELL / "single" / "model.ckpt"
 STACK = TF_GRU_CELL / "stack2" / "model.ckpt"
@@ -195,3 +195,19 @@ def test_help_has_examples(run):
 def test_usage_error_exits_2(run):
     assert run("split", SINGLE).exit_code == 2  # --out is required
     assert run("inspect").exit_code == 2
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".h5", ".safetensors"])
+def test_split_files_keep_structure_and_reset_placement(run, tmp_path, suffix):
+    """Read back, a split file has the source's modules, layers, directions and reset placement."""
+    import grutool
+
+    source = grutool.open_checkpoint(FIXTURES / "pytorch" / "gru_bidir_2layer.safetensors")
+    out = tmp_path / f"w{suffix}"
+    assert run("split", source.path, "--out", out).exit_code == 0
+    with grutool.open_checkpoint(out) as split_file:
+        got = [(c.name, c.module, c.layer, c.direction, c.reset_after) for c in split_file.cells]
+    expected = [(c.name, c.module, c.layer, c.direction, c.reset_after) for c in source.cells]
+    source.close()
+    assert sorted(got) == sorted(expected)
+    assert {c[4] for c in expected} == {True} and {c[2] for c in expected} == {0, 1}

@@ -95,6 +95,9 @@ class SafetensorsSource(TensorSource):
                 if not isinstance(entry, dict):
                     raise CorruptFileError("__metadata__ is not an object", self.path)
                 self.metadata = dict(entry)
+                # grutool's own split files keep their `__grutool__` JSON here.
+                self.text_metadata = {key: value for key, value in entry.items()
+                                      if isinstance(value, str)}
                 continue
             if not isinstance(entry, dict):
                 raise CorruptFileError(f"entry {name!r} is not an object", self.path)
