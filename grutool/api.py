@@ -10,7 +10,7 @@ import numpy as np
 
 from . import families
 from .cells import CANONICAL_NAMES, CanonicalWeights, GruCell, GruModule, Recognition
-from .errors import NoCellsError
+from .errors import NoCellsError, UsageError
 from .readers import open_source
 from .tensors import TensorSource
 from .writers import check_output, output_format, write_arrays
@@ -82,11 +82,16 @@ def open_checkpoint(path: str | Path, reader: str = "auto", layout: str | None =
     `layout` decides where the file cannot tell two layouts apart (a bare `.npz` holding
     `kernel`/`recurrent_kernel`/`bias`): e.g. "keras-gru" or "keras-cudnn-gru".
     """
+    if layout is not None and layout not in families.known_layouts():
+        raise UsageError(f"unknown layout {layout!r}; known: {', '.join(families.known_layouts())}")
     source = open_source(path, reader=reader)
     if layout is not None:
         source.layer_configs.setdefault("*", {})["layout"] = layout
     try:
-        return Checkpoint(source, families.recognise(source))
+        recognition = families.recognise(source)
+        if layout is not None and not any(cell.layout == layout for cell in recognition.cells):
+            recognition.warnings.append(f"no tensors could be read as --layout {layout}")
+        return Checkpoint(source, recognition)
     except BaseException:
         source.close()
         raise
@@ -112,12 +117,13 @@ def split_arrays(checkpoint: Checkpoint) -> dict[str, np.ndarray]:
 
 
 def split(path: str | Path, out: str | Path, force: bool = False, reader: str = "auto",
-          progress: Callable[[list[GruCell]], Iterable[GruCell]] | None = None) -> Checkpoint:
+          progress: Callable[[list[GruCell]], Iterable[GruCell]] | None = None,
+          layout: str | None = None) -> Checkpoint:
     """Write every cell's canonical arrays of `path` to `out` (.npz, .h5 or .safetensors).
     `progress`, if given, wraps the loop that reads the cells (e.g. to show a progress bar)."""
     out = Path(out)
     output_format(out)
-    with open_checkpoint(path, reader=reader) as checkpoint:
+    with open_checkpoint(path, reader=reader, layout=layout) as checkpoint:
         checkpoint.require_cells()
         check_output(out, force, checkpoint.source.files)
         if progress is not None:

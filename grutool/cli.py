@@ -49,6 +49,23 @@ class GrutoolGroup(click.Group):
             ctx.exit(2)
 
 
+def _known_layouts(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    from . import families
+
+    return [layout for layout in families.known_layouts() if layout.startswith(incomplete)]
+
+
+def reading_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--reader and --layout, which every command that reads a file takes."""
+    command = click.option(
+        "--layout", "assume_layout", metavar="NAME", shell_complete=_known_layouts,
+        help="Read tensors the file cannot tell apart (a bare kernel/recurrent_kernel/bias "
+             ".npz) as this layout, e.g. keras-cudnn-gru.")(command)
+    return click.option("--reader", type=READER_CHOICE, default="auto", show_default=True,
+                        help="How to read TF checkpoints: grutool's own reader or "
+                             "TensorFlow.")(command)
+
+
 def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, allow_nan=False))
 
@@ -102,10 +119,10 @@ def _exit_on_sigterm() -> None:
 @cli.command()
 @click.argument("path", type=PATH)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
-@click.option("--reader", type=READER_CHOICE, default="auto", show_default=True,
-              help="How to read TF checkpoints: grutool's own reader or TensorFlow.")
+@reading_options
 @click.option("--no-stats", is_flag=True, help="Only names and shapes: read no weights.")
-def inspect(path: Path, as_json: bool, reader: str, no_stats: bool) -> None:
+def inspect(path: Path, as_json: bool, reader: str, assume_layout: str | None,
+            no_stats: bool) -> None:
     """Show the GRU cells in PATH and the statistics of their twelve per-gate arrays.
 
     PATH is a file, a TF checkpoint prefix, or a directory (a TF checkpoint directory,
@@ -121,7 +138,7 @@ def inspect(path: Path, as_json: bool, reader: str, no_stats: bool) -> None:
     """
     from .api import inspect_report, open_checkpoint
 
-    with open_checkpoint(path, reader=reader) as checkpoint:
+    with open_checkpoint(path, reader=reader, layout=assume_layout) as checkpoint:
         if not no_stats and progress_wanted(as_json):
             for cell in cell_progress("reading", True)(checkpoint.cells):
                 checkpoint.canonical(cell)  # cached for the report below
@@ -144,10 +161,10 @@ def inspect(path: Path, as_json: bool, reader: str, no_stats: bool) -> None:
               help="Output file: .npz, .h5 or .safetensors (chosen by the extension).")
 @click.option("--force", is_flag=True, help="Replace the output if it exists.")
 @click.option("--json", "as_json", is_flag=True, help="Report what was written as JSON.")
-@click.option("--reader", type=READER_CHOICE, default="auto", show_default=True,
-              help="How to read TF checkpoints.")
+@reading_options
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing on success.")
-def split(path: Path, out: Path, force: bool, as_json: bool, reader: str, quiet: bool) -> None:
+def split(path: Path, out: Path, force: bool, as_json: bool, reader: str,
+          assume_layout: str | None, quiet: bool) -> None:
     """Write every cell's per-gate arrays to OUT, under keys <cell>/W_ir ... <cell>/b_hn.
 
     Arrays are in x @ W orientation and the source dtype; a bias the cell does not have
@@ -163,7 +180,7 @@ def split(path: Path, out: Path, force: bool, as_json: bool, reader: str, quiet:
     """
     from .api import split as split_file
 
-    checkpoint = split_file(path, out, force=force, reader=reader,
+    checkpoint = split_file(path, out, force=force, reader=reader, layout=assume_layout,
                             progress=cell_progress("reading", progress_wanted(as_json, quiet)))
     result = {"path": str(checkpoint.path), "out": str(out),
               "cells": [cell.name for cell in checkpoint.cells],
@@ -191,11 +208,11 @@ TARGET_CHOICE = click.Choice(["pytorch", "keras", "onnx", "tf"])
               help="Largest max-abs output difference accepted by the check.")
 @click.option("--force", is_flag=True, help="Replace the output if it exists.")
 @click.option("--json", "as_json", is_flag=True, help="Report the conversion as JSON.")
-@click.option("--reader", type=READER_CHOICE, default="auto", show_default=True,
-              help="How to read TF checkpoints.")
+@reading_options
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing on success.")
 def convert(path: Path, to: str, out: Path, module: str | None, allow_inexact: bool,
-            tolerance: float, force: bool, as_json: bool, reader: str, quiet: bool) -> None:
+            tolerance: float, force: bool, as_json: bool, reader: str,
+            assume_layout: str | None, quiet: bool) -> None:
     """Re-lay the GRU cells of PATH out for another framework, with a numerical proof.
 
     Before anything is written, the source cells and the converted ones are run through
@@ -213,7 +230,7 @@ def convert(path: Path, to: str, out: Path, module: str | None, allow_inexact: b
     from .api import open_checkpoint
     from .convert import convert as convert_checkpoint, write_conversion
 
-    with open_checkpoint(path, reader=reader) as checkpoint:
+    with open_checkpoint(path, reader=reader, layout=assume_layout) as checkpoint:
         if progress_wanted(as_json, quiet):
             wanted = [cell for m in checkpoint.modules if module in (None, m.name) for cell in m.cells]
             for cell in cell_progress("reading", True)(wanted):
@@ -241,10 +258,10 @@ def convert(path: Path, to: str, out: Path, module: str | None, allow_inexact: b
 @click.option("--tolerance", type=float, default=1e-5, show_default=True,
               help="Largest max-abs output difference accepted.")
 @click.option("--json", "as_json", is_flag=True, help="Report as JSON.")
-@click.option("--reader", type=READER_CHOICE, default="auto", show_default=True,
-              help="How to read TF checkpoints.")
+@reading_options
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing when the files agree.")
-def verify(a: Path, b: Path, tolerance: float, as_json: bool, reader: str, quiet: bool) -> None:
+def verify(a: Path, b: Path, tolerance: float, as_json: bool, reader: str,
+           assume_layout: str | None, quiet: bool) -> None:
     """Check numerically that the GRU cells of A and B compute the same functions.
 
     Cells are paired in file order (module, layer, direction), so a checkpoint and its
@@ -259,7 +276,8 @@ def verify(a: Path, b: Path, tolerance: float, as_json: bool, reader: str, quiet
     from .api import open_checkpoint
     from .verify import verify_checkpoints
 
-    with open_checkpoint(a, reader=reader) as first, open_checkpoint(b, reader=reader) as second:
+    with open_checkpoint(a, reader=reader, layout=assume_layout) as first, \
+            open_checkpoint(b, reader=reader, layout=assume_layout) as second:
         first.require_cells()
         second.require_cells()
         result = verify_checkpoints(first, second, tolerance)
@@ -276,13 +294,6 @@ def verify(a: Path, b: Path, tolerance: float, as_json: bool, reader: str, quiet
     if not as_json and not quiet:
         click.echo(f"Same functions: max abs difference {result.max_abs_error:.3g} "
                    f"(tolerance {tolerance:g})")
-
-
-def _known_layouts(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
-    from . import families
-
-    layouts = [layout for family in families.families() for layout in family.LAYOUTS]
-    return [layout for layout in layouts if layout.startswith(incomplete)]
 
 
 def _cell_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
@@ -362,10 +373,9 @@ def check(path: Path, cell_count: int | None, units: int | None, layout: str | N
               help="Exit 1 if any gate's relative change ||a-b||/||a|| exceeds X.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object for scripts.")
 @click.option("--quiet", "-q", is_flag=True, help="No tables; only a threshold failure is reported.")
-@click.option("--reader", type=READER_CHOICE, default="auto", show_default=True,
-              help="How to read TF checkpoints.")
+@reading_options
 def diff(a: Path, b: Path, threshold: float | None, as_json: bool, quiet: bool,
-         reader: str) -> None:
+         reader: str, assume_layout: str | None) -> None:
     """Show how much each gate of each cell changed from checkpoint A to checkpoint B.
 
     Per cell and canonical array (W_ir ... b_hn): the relative change ||a-b||/||a||
@@ -386,7 +396,8 @@ def diff(a: Path, b: Path, threshold: float | None, as_json: bool, quiet: bool,
     from .api import open_checkpoint
     from .diff import diff_checkpoints
 
-    with open_checkpoint(a, reader=reader) as first, open_checkpoint(b, reader=reader) as second:
+    with open_checkpoint(a, reader=reader, layout=assume_layout) as first, \
+            open_checkpoint(b, reader=reader, layout=assume_layout) as second:
         first.require_cells()
         second.require_cells()
         report = diff_checkpoints(first, second, threshold)
@@ -418,10 +429,9 @@ def diff(a: Path, b: Path, threshold: float | None, as_json: bool, quiet: bool,
 @click.option("--force", is_flag=True, help="Replace existing outputs.")
 @click.option("--json", "as_json", is_flag=True, help="Report what was written as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing on success.")
-@click.option("--reader", type=READER_CHOICE, default="auto", show_default=True,
-              help="How to read TF checkpoints.")
+@reading_options
 def plot(path: Path, out: Path, cell: str | None, force: bool, as_json: bool, quiet: bool,
-         reader: str) -> None:
+         reader: str, assume_layout: str | None) -> None:
     """Draw each GRU cell's gates: heat maps of W_ir, W_iz, W_in, W_hr, W_hz, W_hn on one
     colour scale, and a histogram of each gate's (r, z, n) weights and biases.
 
@@ -440,7 +450,7 @@ def plot(path: Path, out: Path, cell: str | None, force: bool, as_json: bool, qu
     from .api import open_checkpoint
     from .plot import plot_checkpoint
 
-    with open_checkpoint(path, reader=reader) as checkpoint:
+    with open_checkpoint(path, reader=reader, layout=assume_layout) as checkpoint:
         pages = plot_checkpoint(checkpoint, out, cell=cell, force=force,
                                 progress=cell_progress("drawing", progress_wanted(as_json, quiet)))
     result = {"path": str(checkpoint.path), "pages": [page.to_json() for page in pages]}

@@ -49,6 +49,7 @@ def render_inspect(report: dict[str, Any], out: Console) -> None:
     if report["modules"]:
         out.print(_modules_table(report["modules"]))
     for cell in cells:
+        out.print()
         out.print(_cell_table(cell))
         for problem in cell.get("problems", []):
             out.print(Text(f"  ! {cell['name']}: {problem}", style="bold yellow"))
@@ -57,20 +58,27 @@ def render_inspect(report: dict[str, Any], out: Console) -> None:
 
 
 def _modules_table(modules: list[dict[str, Any]]) -> Table:
+    # Two columns, the name never wrapped: the facts wrap instead, so the table fits 80
+    # columns without breaking a module name in the middle.
     table = Table(title="Modules", title_justify="left", title_style="bold")
-    table.add_column("module", overflow="fold")
-    table.add_column("layout")
-    table.add_column("in", justify="right")
-    table.add_column("units", justify="right")
-    table.add_column("layers", justify="right")
-    table.add_column("dirs", justify="right")
-    table.add_column("reset")
+    table.add_column("module", no_wrap=True)
+    table.add_column("structure")
     for module in modules:
-        table.add_row(module["name"], module["layout"], str(module["input_size"]),
-                      str(module["hidden_size"]), str(module["num_layers"]),
-                      "2" if module["bidirectional"] else "1",
-                      "after" if module["reset_after"] else "before")
+        layers = module["num_layers"]
+        table.add_row(module["name"], ", ".join([
+            module["layout"], f"{module['input_size']}→{module['hidden_size']}",
+            f"{layers} layer{'s' * (layers != 1)}",
+            "bidirectional" if module["bidirectional"] else "one direction",
+            "reset after" if module["reset_after"] else "reset before"]))
     return table
+
+
+def _tensor_list(cell_name: str, tensors: list[str]) -> str:
+    """`scope/{a, b}` when every tensor sits under the cell's own scope, else the full names."""
+    prefix = cell_name + "/"
+    if len(tensors) > 1 and all(t.startswith(prefix) for t in tensors):
+        return prefix + "{" + ", ".join(t[len(prefix):] for t in tensors) + "}"
+    return ", ".join(tensors)
 
 
 def _cell_table(cell: dict[str, Any]) -> Table:
@@ -82,7 +90,7 @@ def _cell_table(cell: dict[str, Any]) -> Table:
     if cell.get("variant"):
         extras.append(cell["variant"])
     title = Text.assemble((cell["name"], "bold cyan"), f"  ({where})")
-    caption = "  ".join(extras) + "\nfrom " + ", ".join(cell["source_tensors"])
+    caption = "  ".join(extras) + "\nfrom " + _tensor_list(cell["name"], cell["source_tensors"])
     table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
     table.add_column("gate")
     table.add_column("shape")

@@ -211,3 +211,33 @@ def test_split_files_keep_structure_and_reset_placement(run, tmp_path, suffix):
     source.close()
     assert sorted(got) == sorted(expected)
     assert {c[4] for c in expected} == {True} and {c[2] for c in expected} == {0, 1}
+
+
+def _bare_keras_npz(path, bias_shape):
+    rng = np.random.default_rng(3)
+    np.savez(path, kernel=rng.uniform(-1, 1, (3, 12)).astype(np.float32),
+             recurrent_kernel=rng.uniform(-1, 1, (4, 12)).astype(np.float32),
+             bias=rng.uniform(-1, 1, bias_shape).astype(np.float32))
+
+
+def test_bare_npz_says_what_it_assumed_and_layout_decides(run_json, tmp_path):
+    path = tmp_path / "bare.npz"
+    _bare_keras_npz(path, (2, 12))
+    result, report = run_json("inspect", path)
+    assert result.exit_code == 0
+    assert report["cells"][0]["layout"] == "keras-gru" and report["cells"][0]["reset_after"]
+    assert any("assumed keras-gru" in w for w in report["warnings"])
+    # Asked for explicitly, the assumption is no longer a warning.
+    _, forced = run_json("inspect", path, "--layout", "keras-gru")
+    assert forced["cells"][0]["layout"] == "keras-gru" and forced["warnings"] == []
+    # A layout the tensors cannot be read as finds nothing, and says so.
+    result, nothing = run_json("inspect", path, "--layout", "keras-cudnn-gru")
+    assert result.exit_code == 1 and nothing["cells"] == []
+    assert any("--layout keras-cudnn-gru" in w for w in nothing["warnings"])
+
+
+def test_unknown_layout_is_a_usage_error(run, tmp_path):
+    path = tmp_path / "bare.npz"
+    _bare_keras_npz(path, (2, 12))
+    result = run("inspect", path, "--layout", "keras-lstm")
+    assert result.exit_code == 2 and "unknown layout" in result.stderr

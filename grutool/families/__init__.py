@@ -62,6 +62,10 @@ def recognise(source: "TensorSource") -> Recognition:
     return result
 
 
+def known_layouts() -> list[str]:
+    return [layout for family in families() for layout in family.LAYOUTS]
+
+
 def family_for(layout: str) -> ModuleType:
     for family in families():
         if layout in family.LAYOUTS:

@@ -292,10 +292,11 @@ def _cell(item: _Found, infos: dict[str, "TensorInfo"], source: "TensorSource",
     if config.get("go_backwards") and item.direction == FORWARD:
         direction = REVERSE
         extra["outputs_time_reversed"] = True
-    if source.format == "npz" and not item.scope:
+    if source.format == "npz" and not item.scope and not forced.get("layout"):
+        orientation = "cuDNN blocks" if layout == KERAS_CUDNN_GRU else "x @ W"
         warnings.append(f"{label}: bare tensors kernel, recurrent_kernel"
                         f"{', bias' if bias is not None else ''} with nothing to name their "
-                        f"framework; assumed {layout} (gate order z, r, h, x @ W"
+                        f"framework; assumed {layout} (gate order z, r, h, {orientation}"
                         f"{', reset_after' if reset_after else ', reset before'}); force another "
                         "reading with --layout")
     source_tensors = [item.tensors[role] for role in ROLES if role in item.tensors]
