@@ -81,9 +81,18 @@ def write_checkpoint() -> None:
                       shape_and_slices=[""] * len(names), tensors=tensors)
 
 
+def child_env() -> dict[str, str]:
+    """The environment of an ordinary user: bytecode caches written and used. (Some sandboxes
+    set PYTHONDONTWRITEBYTECODE, which would recompile grutool's editable sources on every
+    run while numpy and TensorFlow use the caches pip wrote at install time.)"""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
 def time_runs(command: list[str], runs: int) -> float:
     """Median wall time of `command` in fresh processes, after one warm-up run."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    env = child_env()
     subprocess.run(command, check=True, capture_output=True, env=env)
     times = []
     for _ in range(runs):
@@ -99,7 +108,7 @@ def peak_rss_mib(command: list[str]) -> float:
                "subprocess.run(sys.argv[1:], check=True, capture_output=True); "
                "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
     out = subprocess.run([sys.executable, "-c", wrapper, *command], check=True,
-                         capture_output=True, text=True).stdout
+                         capture_output=True, text=True, env=child_env()).stdout
     return int(out.strip()) / 1024  # ru_maxrss is in KiB on Linux
 
 

@@ -13,7 +13,6 @@ from .cells import CANONICAL_NAMES, CanonicalWeights, GruCell, GruModule, Recogn
 from .errors import NoCellsError, UsageError
 from .readers import open_source
 from .tensors import TensorSource
-from .writers import check_output, output_format, write_arrays
 
 
 @dataclass
@@ -121,6 +120,8 @@ def split(path: str | Path, out: str | Path, force: bool = False, reader: str = 
           layout: str | None = None) -> Checkpoint:
     """Write every cell's canonical arrays of `path` to `out` (.npz, .h5 or .safetensors).
     `progress`, if given, wraps the loop that reads the cells (e.g. to show a progress bar)."""
+    from .writers import check_output, output_format, write_arrays
+
     out = Path(out)
     output_format(out)
     with open_checkpoint(path, reader=reader, layout=layout) as checkpoint:

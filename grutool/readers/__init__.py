@@ -40,10 +40,6 @@ def _load(name: str) -> ModuleType | None:
         raise
 
 
-def readers() -> list[ModuleType]:
-    return [module for module in map(_load, READER_MODULES) if module is not None]
-
-
 def read_head(path: Path) -> bytes:
     if not path.is_file():
         return b""
@@ -66,8 +62,9 @@ def open_source(path: str | Path, reader: str = "auto") -> TensorSource:
     if path.is_file() and path.stat().st_size == 0:
         raise InputError("the file is empty", path)
     head = read_head(path)
-    for module in readers():
-        if module.matches(path, head):
+    for name in READER_MODULES:  # imported one by one: opening a file loads only its reader
+        module = _load(name)
+        if module is not None and module.matches(path, head):
             if module.FORMAT == "tf-checkpoint":
                 return module.open(path, reader=reader)
             return module.open(path)
