@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import numpy as np
 
@@ -155,3 +155,36 @@ def inspect_report(checkpoint: Checkpoint, with_stats: bool = True) -> dict[str,
         "cells": cells,
         "warnings": list(checkpoint.warnings),
     }
+
+
+def convert_file(path: str | Path, to: str, out: str | Path, module: str | None = None,
+                 allow_inexact: bool = False, force: bool = False, reader: str = "auto",
+                 layout: str | None = None, tolerance: float = 1e-5) -> "Conversion":
+    """`grutool convert` as a call: convert, check numerically, then write `out`.
+
+    Raises InexactConversionError (reset placement the target cannot compute) unless
+    `allow_inexact`, and VerificationError (nothing written) if the check fails.
+    """
+    from .convert import convert, write_conversion
+
+    with open_checkpoint(path, reader=reader, layout=layout) as checkpoint:
+        conversion = convert(checkpoint, to, module=module, allow_inexact=allow_inexact,
+                             tolerance=tolerance)
+        write_conversion(conversion, Path(out), force, checkpoint.source.files)
+    return conversion
+
+
+def verify_files(a: str | Path, b: str | Path, tolerance: float = 1e-5,
+                 reader: str = "auto") -> "Verification":
+    """`grutool verify` as a call: do the cells of `a` and `b` compute the same functions?"""
+    from .verify import verify_checkpoints
+
+    with open_checkpoint(a, reader=reader) as first, open_checkpoint(b, reader=reader) as second:
+        first.require_cells()
+        second.require_cells()
+        return verify_checkpoints(first, second, tolerance)
+
+
+if TYPE_CHECKING:
+    from .convert import Conversion
+    from .verify import Verification
