@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable
 
 from ..cells import CanonicalWeights, GruCell, Recognition
-from .tf_scopes import place, scopes_with_suffix, slots_of
+from .tf_scopes import place, recognise_scoped
 
 if TYPE_CHECKING:
     import numpy as np
@@ -40,24 +40,8 @@ SUFFIXES = {
 
 
 def recognise(source: "TensorSource", unclaimed: list["TensorInfo"]) -> Recognition:
-    infos = {info.name: info for info in unclaimed}
-    names = set(infos)
-    result = Recognition()
-    for scope in scopes_with_suffix(names, "/" + SUFFIXES["hidden_kernel"]):
-        tensors = {role: f"{scope}/{suffix}" for role, suffix in SUFFIXES.items()}
-        present = [t for t in tensors.values() if t in infos]
-        if len(present) < len(tensors):
-            missing = ", ".join(t for t in tensors.values() if t not in infos)
-            result.warnings.append(f"{scope}: looks like a TF CudnnCompatibleGRUCell but "
-                                   f"{missing} is missing; skipped")
-        else:
-            cell = _cell(scope, tensors, infos, result.warnings)
-            if cell is not None:
-                result.cells.append(cell)
-        result.claimed.update(present)
-        for tensor in present:
-            result.claimed |= slots_of(names, tensor)
-    return result
+    return recognise_scoped(unclaimed, SUFFIXES, "hidden_kernel", "TF CudnnCompatibleGRUCell",
+                            _cell)
 
 
 def _cell(scope: str, tensors: dict[str, str], infos: dict[str, "TensorInfo"],

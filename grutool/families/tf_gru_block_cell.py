@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Callable
 
 from ..cells import CanonicalWeights, GruCell, Recognition
 from . import tf_gru_cell
-from .tf_scopes import place, scopes_with_suffix, slots_of
+from .tf_scopes import place, recognise_scoped
 
 if TYPE_CHECKING:
     import numpy as np
@@ -33,24 +33,7 @@ NAMES = {"gates_kernel": "w_ru", "gates_bias": "b_ru", "candidate_kernel": "w_c"
 
 
 def recognise(source: "TensorSource", unclaimed: list["TensorInfo"]) -> Recognition:
-    infos = {info.name: info for info in unclaimed}
-    names = set(infos)
-    result = Recognition()
-    for scope in scopes_with_suffix(names, "/w_ru"):
-        tensors = {role: f"{scope}/{suffix}" for role, suffix in NAMES.items()}
-        present = [t for t in tensors.values() if t in infos]
-        if len(present) < len(tensors):
-            missing = ", ".join(t for t in tensors.values() if t not in infos)
-            result.warnings.append(f"{scope}: looks like a TF GRUBlockCell but {missing} is "
-                                   "missing; skipped")
-        else:
-            cell = _cell(scope, tensors, infos, result.warnings)
-            if cell is not None:
-                result.cells.append(cell)
-        result.claimed.update(present)
-        for tensor in present:
-            result.claimed |= slots_of(names, tensor)
-    return result
+    return recognise_scoped(unclaimed, NAMES, "gates_kernel", "TF GRUBlockCell", _cell)
 
 
 def _cell(scope: str, tensors: dict[str, str], infos: dict[str, "TensorInfo"],

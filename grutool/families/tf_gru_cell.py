@@ -13,10 +13,11 @@ recurrent product, and each gate has a single bias (stored as b_i*).
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Callable
 
 from ..cells import CanonicalWeights, GruCell, Recognition
-from .tf_scopes import place, scopes_with_suffix, slots_of
+from .tf_scopes import place, recognise_scoped
 
 if TYPE_CHECKING:
     import numpy as np
@@ -36,30 +37,18 @@ ROLES = ("gates_kernel", "gates_bias", "candidate_kernel", "candidate_bias")
 
 
 def recognise(source: "TensorSource", unclaimed: list["TensorInfo"]) -> Recognition:
-    infos = {info.name: info for info in unclaimed}
-    names = set(infos)
     result = Recognition()
     for variant, *suffixes in NAMING_ERAS:
-        for scope in scopes_with_suffix(names, "/" + suffixes[0]):
-            tensors = {role: f"{scope}/{suffix}" for role, suffix in zip(ROLES, suffixes)}
-            cell = _cell_from_shapes(scope, variant, tensors, infos, result.warnings)
-            present = [t for t in tensors.values() if t in infos]
-            # Claim the tensors even when they do not fit, so no other family misreads them.
-            result.claimed.update(present)
-            for tensor in present:
-                result.claimed |= slots_of(names, tensor)
-            if cell is not None:
-                result.cells.append(cell)
+        found = recognise_scoped(unclaimed, dict(zip(ROLES, suffixes)), "gates_kernel",
+                                 "TF GRUCell", partial(_cell_from_shapes, variant=variant))
+        result.cells += found.cells
+        result.warnings += found.warnings
+        result.claimed |= found.claimed
     return result
 
 
-def _cell_from_shapes(scope: str, variant: str, tensors: dict[str, str],
-                      infos: dict[str, "TensorInfo"], warnings: list[str]) -> GruCell | None:
-    missing = [name for name in tensors.values() if name not in infos]
-    if missing:
-        warnings.append(f"{scope}: looks like a TF GRUCell but {', '.join(missing)} "
-                        "is missing; skipped")
-        return None
+def _cell_from_shapes(scope: str, tensors: dict[str, str], infos: dict[str, "TensorInfo"],
+                      warnings: list[str], variant: str) -> GruCell | None:
     gates_kernel, gates_bias, candidate_kernel, candidate_bias = (infos[tensors[r]] for r in ROLES)
     problem = _shape_problem(gates_kernel, gates_bias, candidate_kernel, candidate_bias)
     if problem:

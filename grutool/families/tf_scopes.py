@@ -8,8 +8,15 @@ and in TF 0.x as `…/MultiRNNCell/CellK/GRUCell`, `BiRNN/FW/GRUCell`.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING, Callable
 
 from ..cells import FORWARD, REVERSE
+
+if TYPE_CHECKING:
+    from ..cells import GruCell, Recognition
+    from ..tensors import TensorInfo
+
+    CellMaker = Callable[[str, dict[str, str], dict[str, TensorInfo], list[str]], GruCell | None]
 
 _LAYER = re.compile(r"^(?:cell_|Cell)(\d+)$")
 _DIRECTIONS = {"fw": FORWARD, "FW": FORWARD, "bw": REVERSE, "BW": REVERSE}
@@ -60,3 +67,31 @@ def slots_of(names: set[str], tensor: str) -> set[str]:
     """Optimizer slots of `tensor` (`tensor/Adam`, `tensor/Momentum`, …)."""
     prefix = tensor + "/"
     return {name for name in names if name.startswith(prefix)}
+
+
+def recognise_scoped(unclaimed: list["TensorInfo"], suffixes: dict[str, str], anchor: str,
+                     family: str, make_cell: "CellMaker") -> "Recognition":
+    """The loop every TF 1 cell family shares: for each scope holding the `anchor` role's
+    tensor, name the cell's tensors by role, warn when some are missing, let `make_cell`
+    check the shapes and build the cell, and claim the tensors and their optimizer slots
+    (also when they do not fit, so that no later family misreads them)."""
+    from ..cells import Recognition
+
+    infos = {info.name: info for info in unclaimed}
+    names = set(infos)
+    result = Recognition()
+    for scope in scopes_with_suffix(names, "/" + suffixes[anchor]):
+        tensors = {role: f"{scope}/{suffix}" for role, suffix in suffixes.items()}
+        present = [name for name in tensors.values() if name in infos]
+        if len(present) < len(tensors):
+            missing = ", ".join(name for name in tensors.values() if name not in infos)
+            result.warnings.append(f"{scope}: looks like a {family} but {missing} is missing; "
+                                   "skipped")
+        else:
+            cell = make_cell(scope, tensors, infos, result.warnings)
+            if cell is not None:
+                result.cells.append(cell)
+        result.claimed.update(present)
+        for tensor in present:
+            result.claimed |= slots_of(names, tensor)
+    return result

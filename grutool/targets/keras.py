@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..cells import CanonicalWeights, GruCell, GruModule
-from .common import bias
+from .common import bias, per_cell_arrays
 
 NAME = "keras"
 RESET_AFTER = (False, True)
@@ -47,12 +47,7 @@ def cell_arrays(cell: GruCell, w: CanonicalWeights) -> dict[str, np.ndarray]:
 
 
 def from_canonical(modules: list[GruModule], weights: dict[str, CanonicalWeights]) -> dict[str, np.ndarray]:
-    arrays = {}
-    for module in modules:
-        for cell in module.cells:
-            for key, array in cell_arrays(cell, weights[cell.name]).items():
-                arrays[f"{cell_prefix(module, cell)}/{key}"] = array
-    return arrays
+    return per_cell_arrays(modules, weights, cell_prefix, cell_arrays)
 
 
 def cell_prefix(module: GruModule, cell: GruCell) -> str:

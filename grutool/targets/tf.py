@@ -17,7 +17,7 @@ import numpy as np
 
 from ..cells import CanonicalWeights, GruCell, GruModule
 from ..errors import MissingExtraError, OutputError
-from .common import bias, unsupported_activations
+from .common import bias, per_cell_arrays, unsupported_activations
 
 NAME = "tf"
 RESET_AFTER = (False,)
@@ -31,7 +31,7 @@ def unsupported(cell: GruCell) -> str | None:
     return unsupported_activations(cell, "a TF 1 GRUCell")
 
 
-def cell_arrays(weights: CanonicalWeights) -> dict[str, np.ndarray]:
+def cell_arrays(cell: GruCell, weights: CanonicalWeights) -> dict[str, np.ndarray]:
     hidden = weights["W_hn"].shape[0]
     dtype = weights["W_ir"].dtype
     gates_kernel = np.concatenate([
@@ -50,12 +50,7 @@ def cell_arrays(weights: CanonicalWeights) -> dict[str, np.ndarray]:
 
 
 def from_canonical(modules: list[GruModule], weights: dict[str, CanonicalWeights]) -> dict[str, np.ndarray]:
-    arrays = {}
-    for module in modules:
-        for cell in module.cells:
-            for key, array in cell_arrays(weights[cell.name]).items():
-                arrays[f"{cell_prefix(module, cell)}/{key}"] = array
-    return arrays
+    return per_cell_arrays(modules, weights, cell_prefix, cell_arrays)
 
 
 def cell_prefix(module: GruModule, cell: GruCell) -> str:
