@@ -33,3 +33,17 @@ def run_json(run):
 @pytest.fixture(autouse=True)
 def _quiet_tensorflow():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+# A test marked for a framework needs that framework's package; without it the test is
+# skipped (the default `pip install -e '.[test]'` run), with it the test must pass.
+MARKER_PACKAGES = {"tensorflow": "tensorflow", "torch": "torch", "onnx": "onnxruntime",
+                   "keras": "keras"}
+
+
+def pytest_runtest_setup(item):
+    import importlib.util
+
+    for marker, package in MARKER_PACKAGES.items():
+        if item.get_closest_marker(marker) and importlib.util.find_spec(package) is None:
+            pytest.skip(f"needs {package} (the {marker} extra)")

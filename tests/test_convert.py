@@ -32,6 +32,12 @@ class Source:
     output_key: str = ""
     batch_major: bool = False
 
+    @property
+    def marks(self) -> list:
+        """Reading .pt needs torch and .onnx needs onnx, whatever the target."""
+        suffix = self.path.suffix
+        return [pytest.mark.torch] if suffix == ".pt" else [pytest.mark.onnx] if suffix == ".onnx" else []
+
     def reference_io(self) -> tuple[np.ndarray, np.ndarray]:
         with np.load(self.reference, allow_pickle=False) as data:
             x, y = data[self.x_key], data[self.output_key or f"outputs/{self.module}"]
@@ -90,9 +96,10 @@ EXACT = {"pytorch": (True,), "keras": (False, True), "onnx": (False, True), "tf"
 MARKS = {"pytorch": pytest.mark.torch, "keras": pytest.mark.keras, "onnx": pytest.mark.onnx,
          "tf": pytest.mark.tensorflow}
 
-EXACT_PAIRS = [pytest.param(source, target, id=f"{source.id}->{target}", marks=MARKS[target])
+EXACT_PAIRS = [pytest.param(source, target, id=f"{source.id}->{target}",
+                             marks=[MARKS[target], *source.marks])
                for source in SOURCES for target in EXACT if source.reset_after in EXACT[target]]
-INEXACT_PAIRS = [pytest.param(source, target, id=f"{source.id}->{target}")
+INEXACT_PAIRS = [pytest.param(source, target, id=f"{source.id}->{target}", marks=source.marks)
                  for source in SOURCES for target in EXACT if source.reset_after not in EXACT[target]]
 
 
@@ -212,8 +219,9 @@ def test_pytorch_target_writes_a_pt_state_dict_torch_loads_safely(run, tmp_path)
 @pytest.mark.tensorflow
 @pytest.mark.parametrize("source", [
     keras_source("k3_reset_before", "model.keras", "layers/gru", "gru", False),
-    Source("onnx-lbr0", ONNX / "forward_lbr0.onnx", "gru", False, ONNX / "reference.npz",
-           output_key="forward_lbr0/y"),
+    pytest.param(Source("onnx-lbr0", ONNX / "forward_lbr0.onnx", "gru", False,
+                        ONNX / "reference.npz", output_key="forward_lbr0/y"),
+                 marks=pytest.mark.onnx, id="onnx-lbr0"),
 ], ids=lambda s: s.id)
 def test_tf_target_writes_a_real_checkpoint(run, tmp_path, source):
     out = tmp_path / "model.ckpt"
