@@ -14,7 +14,9 @@ UNTRAINED_BIAS_LAYOUTS = ("tf-gru-cell", "tf-gru-block-cell")
 
 
 def array_stats(array: np.ndarray) -> dict[str, Any]:
-    values = np.asarray(array).astype(np.float64, copy=False)  # also bfloat16 (kind "V")
+    values = np.asarray(array)
+    if values.dtype.kind != "f" or values.dtype.itemsize < 4:
+        values = values.astype(np.float64)  # bfloat16 (kind "V"), float16, ints
     stats: dict[str, Any] = {"shape": list(values.shape), "nan": 0, "inf": 0}
     finite = np.isfinite(values)
     if not finite.all():  # the common case, all finite, skips the masking
@@ -22,8 +24,9 @@ def array_stats(array: np.ndarray) -> dict[str, Any]:
         stats["inf"] = int(values.size - finite.sum() - stats["nan"])
         values = values[finite]
     if values.size:
-        mean = values.mean()
-        stats.update(mean=float(mean), std=float(np.sqrt(np.mean(np.square(values - mean)))),
+        # float64 accumulators: no copy of a float32 array, no float32 rounding in the sums
+        stats.update(mean=float(values.mean(dtype=np.float64)),
+                     std=float(values.std(dtype=np.float64)),
                      min=float(values.min()), max=float(values.max()))
     else:
         stats.update(mean=None, std=None, min=None, max=None)
