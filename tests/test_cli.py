@@ -241,3 +241,22 @@ def test_unknown_layout_is_a_usage_error(run, tmp_path):
     _bare_keras_npz(path, (2, 12))
     result = run("inspect", path, "--layout", "keras-lstm")
     assert result.exit_code == 2 and "unknown layout" in result.stderr
+
+
+def test_no_heavy_import_to_inspect_a_tf_checkpoint():
+    """TensorFlow, torch, onnx, h5py (and rich, for --json) stay unimported: start-up cost."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from grutool.cli import cli\n"
+            "try:\n"
+            f"    cli(['inspect', {str(STACK)!r}, '--json'])\n"
+            "except SystemExit as exit:\n"
+            "    assert exit.code in (0, None), exit.code\n"
+            "heavy = ('tensorflow', 'torch', 'onnx', 'onnxruntime', 'h5py', 'keras', 'rich',\n"
+            "         'matplotlib')\n"
+            "print('LOADED', [name for name in heavy if name in sys.modules])\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "LOADED []" in result.stdout
