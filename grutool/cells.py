@@ -81,7 +81,7 @@ class GruModule:
 
     @property
     def hidden_size(self) -> int:
-        return self.cells[0].hidden_size
+        return self.first_layer_cells()[0].hidden_size
 
     @property
     def num_layers(self) -> int:

@@ -37,7 +37,6 @@ class Check:
 class CheckReport:
     path: str
     checks: list[Check] = field(default_factory=list)
-    cell_count: int = 0
 
     @property
     def ok(self) -> bool:
@@ -46,12 +45,6 @@ class CheckReport:
     @property
     def failed(self) -> list[Check]:
         return [check for check in self.checks if not check.ok]
-
-    def summary(self) -> str:
-        if self.ok:
-            cells = f"{self.cell_count} GRU cell{'s' * (self.cell_count != 1)}"
-            return f"ok: {self.path}: {cells}, all {len(self.checks)} checks passed"
-        return f"FAILED: {self.path}: {len(self.failed)} of {len(self.checks)} checks failed"
 
     def to_json(self) -> dict[str, Any]:
         return {"path": self.path, "ok": self.ok, "checks": [c.to_json() for c in self.checks]}
@@ -72,7 +65,7 @@ def check_checkpoint(checkpoint: "Checkpoint", *, cells: int | None = None,
     initial gate biases; `match` compares the cell structure with another checkpoint of
     any format (cells paired in file order: module, layer, direction).
     """
-    report = CheckReport(str(checkpoint.path), cell_count=len(checkpoint.cells))
+    report = CheckReport(str(checkpoint.path))
     found = checkpoint.cells
     if not found:
         report.checks.append(Check("found", False, "no GRU cell found"))

@@ -150,8 +150,7 @@ def inspect(path: Path, as_json: bool, reader: str, assume_layout: str | None,
 
         render_inspect(report, console())
     if not report["cells"]:
-        if not as_json:
-            click.echo(f"grutool: {report['path']}: no GRU cell found", err=True)
+        click.echo(f"grutool: {report['path']}: no GRU cell found", err=True)
         sys.exit(1)
 
 
@@ -286,7 +285,7 @@ def verify(a: Path, b: Path, tolerance: float, as_json: bool, reader: str,
     elif not (quiet and result.ok):
         for c in result.comparisons:
             error = "-" if c.max_abs_error is None else f"{c.max_abs_error:.3g}"
-            status = "ok" if c.problem is None and c.max_abs_error is not None and c.max_abs_error <= tolerance else "DIFFERS"
+            status = "ok" if c.ok(tolerance) else "DIFFERS"
             click.echo(f"{status:8} {error:>10}  {c.a}  <->  {c.b}" + (f"  ({c.problem})" if c.problem else ""))
     if not result.ok:
         click.echo(f"grutool: {a} vs {b}: {result.failure()}", err=True)

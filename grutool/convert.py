@@ -30,7 +30,6 @@ class Conversion:
     arrays: dict[str, np.ndarray]
     verification: Verification
     inexact_cells: list[str] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def metadata(self) -> dict[str, Any]:
         return {
@@ -86,19 +85,19 @@ def convert(checkpoint: Checkpoint, to: str, module: str | None = None,
     checkpoint.require_cells()
     modules = select_modules(checkpoint, module, single=getattr(target, "ONE_MODULE", False))
     cells = [cell for m in modules for cell in m.cells]
-    for cell in cells:
-        reason = target.unsupported(cell)
-        if reason:
-            raise InexactConversionError(f"cannot convert to {to}: {reason}", checkpoint.path)
+    reasons = [target.unsupported(cell) for cell in cells]
+    reasons += [getattr(target, "unsupported_module", lambda m: None)(m) for m in modules]
+    for reason in filter(None, reasons):
+        raise InexactConversionError(f"cannot convert to {to}: {reason}", checkpoint.path)
     inexact = [cell.name for cell in cells if cell.reset_after not in target.RESET_AFTER]
     if inexact and not allow_inexact:
-        placement = _placement(checkpoint.cell(inexact[0]).reset_after)
+        first = checkpoint.cell(inexact[0])
         raise InexactConversionError(
-            f"cannot convert exactly to {to}: {inexact[0]} applies the reset gate {placement} "
-            f"the recurrent product and {to}'s GRU only {_placement(not checkpoint.cell(inexact[0]).reset_after)}, "
-            "which computes a different function",
+            f"cannot convert exactly to {to}: {first.name} applies the reset gate "
+            f"{_placement(first.reset_after)} the recurrent product and {to}'s GRU only "
+            f"{_placement(not first.reset_after)}, which computes a different function",
             checkpoint.path,
-            hint=f"exact targets for this file: {', '.join(exact_targets(checkpoint.cell(inexact[0]).reset_after))}; "
+            hint=f"exact targets for this file: {', '.join(exact_targets(first.reset_after))}; "
                  "--allow-inexact converts anyway and reports the error")
     weights = {cell.name: checkpoint.canonical(cell) for cell in cells}
     arrays = target.from_canonical(modules, weights)
@@ -142,8 +141,14 @@ def write_conversion(conversion: Conversion, out: Path, force: bool, inputs: lis
     target = targets.target(conversion.target)
     suffix = out.suffix.lower()
     output_format(out, target.SUFFIXES)
-    if not conversion.verification.ok and not conversion.inexact_cells:
-        conversion.verification.raise_if_failed(str(conversion.source))
+    verification = conversion.verification
+    # An inexact conversion is written with its error reported; anything else that fails the
+    # check (a cell that should have been exact, a structure that did not survive) is not.
+    exact_failures = [c for c in verification.comparisons if c.a not in conversion.inexact_cells
+                      and not c.ok(verification.tolerance)]
+    if verification.problem or exact_failures or (
+            not verification.ok and not conversion.inexact_cells):
+        verification.raise_if_failed(str(conversion.source))
     for path in getattr(target, "output_files", lambda p: [p])(out):
         check_output(path, force, inputs)
     if suffix in getattr(target, "OWN_SUFFIXES", ()):

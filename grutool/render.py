@@ -125,10 +125,6 @@ def render_split(result: dict[str, Any], out: Console) -> None:
     out.print(f"Wrote {result['arrays']} arrays of {len(result['cells'])} cells to {result['out']}")
 
 
-def warn(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr)
-
-
 # --- progress -------------------------------------------------------------------------------
 
 T = TypeVar("T")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .cells import CanonicalWeights, GruCell
+from .cells import CanonicalWeights, GruCell, Recognition
 from .errors import VerificationError
 from .gru import random_inputs, run_cell
 
@@ -29,6 +29,10 @@ class CellComparison:
     b: str
     max_abs_error: float | None
     problem: str | None = None
+
+    def ok(self, tolerance: float) -> bool:
+        return (self.problem is None and self.max_abs_error is not None
+                and self.max_abs_error <= tolerance)
 
     def to_json(self) -> dict[str, Any]:
         return {"a": self.a, "b": self.b, "max_abs_error": self.max_abs_error,
@@ -49,8 +53,7 @@ class Verification:
     @property
     def ok(self) -> bool:
         return (self.problem is None and bool(self.comparisons)
-                and all(c.problem is None and c.max_abs_error is not None
-                        and c.max_abs_error <= self.tolerance for c in self.comparisons))
+                and all(c.ok(self.tolerance) for c in self.comparisons))
 
     def failure(self) -> str:
         if self.problem:
@@ -72,12 +75,9 @@ class Verification:
 
 
 def cell_order(cells: list[GruCell]) -> list[GruCell]:
-    modules: list[str] = []
-    for cell in cells:
-        if cell.module not in modules:
-            modules.append(cell.module)
-    direction_rank = {"forward": 0, "reverse": 1}
-    return sorted(cells, key=lambda c: (modules.index(c.module), c.layer, direction_rank[c.direction]))
+    """Modules in file order, each bottom layer first, forward before reverse."""
+    return [cell for module in Recognition(cells).modules
+            for layer in module.layers() for cell in layer]
 
 
 def compare_cells(cell_a: GruCell, weights_a: CanonicalWeights, cell_b: GruCell,

@@ -47,27 +47,48 @@ def check_output(path: Path, force: bool, inputs: list[Path]) -> None:
 
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it onto `path` when the block succeeds."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial",
-                                         dir=path.parent)
-    os.close(handle)
+    """Yield a temporary path beside `path`; rename it onto `path` when the block succeeds.
+
+    Any OSError on the way (no folder, no space, no permission) becomes an OutputError
+    naming `path`, and the temporary file is removed whatever happened.
+    """
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial",
+                                             dir=path.parent)
+        os.close(handle)
+    except OSError as exc:
+        raise OutputError(f"cannot write: {exc.strerror or exc}", path) from exc
     temporary_path = Path(temporary)
     try:
         yield temporary_path
+        # mkstemp makes the file private (0600); an output gets the usual mode, as open() would.
+        os.chmod(temporary_path, 0o666 & ~_umask())
         os.replace(temporary_path, path)
+    except OSError as exc:
+        temporary_path.unlink(missing_ok=True)
+        raise OutputError(f"cannot write: {exc.strerror or exc}", path) from exc
     except BaseException:
         temporary_path.unlink(missing_ok=True)
         raise
 
 
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
 def write_arrays(path: Path, arrays: Mapping[str, np.ndarray], metadata: Mapping[str, Any]) -> None:
     """Write `arrays` and JSON `metadata` (stored under `__grutool__`) in the format of `path`."""
-    writer = WRITERS[output_format(path)]
-    try:
-        with atomic_path(path) as temporary:
-            writer(temporary, arrays, json.dumps(metadata, sort_keys=True))
-    except OSError as exc:
-        raise OutputError(f"cannot write: {exc.strerror or exc}", path) from exc
+    suffix = output_format(path)
+    if suffix != ".safetensors":
+        for name, array in arrays.items():
+            if array.dtype.name == "bfloat16":
+                # npz and HDF5 have no bfloat16: they would store opaque 2-byte records.
+                raise OutputError(f"{name} is bfloat16, which {suffix} cannot hold", path,
+                                  hint="write .safetensors instead")
+    with atomic_path(path) as temporary:
+        WRITERS[suffix](temporary, arrays, json.dumps(metadata, sort_keys=True))
 
 
 def _write_npz(path: Path, arrays: Mapping[str, np.ndarray], metadata: str) -> None:

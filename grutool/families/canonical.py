@@ -12,6 +12,7 @@ import json
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..cells import CANONICAL_NAMES, FORWARD, CanonicalWeights, GruCell, Recognition
+from ..gru import ACTIVATIONS
 
 if TYPE_CHECKING:
     import numpy as np
@@ -55,18 +56,18 @@ def recognise(source: "TensorSource", unclaimed: list["TensorInfo"]) -> Recognit
         if missing:
             result.warnings.append(f"{prefix}: canonical arrays without {', '.join(missing)}; skipped")
             continue
-        w_ir, w_hn = infos[tensors["W_ir"]], infos[tensors["W_hn"]]
-        if w_ir.ndim != 2 or w_hn.ndim != 2 or w_hn.shape[0] != w_hn.shape[1] \
-                or w_ir.shape[1] != w_hn.shape[0]:
-            result.warnings.append(f"{prefix}: W_ir {list(w_ir.shape)} and W_hn "
-                                   f"{list(w_hn.shape)} do not fit together; skipped")
+        problem = _shape_problem({name: infos[tensor].shape for name, tensor in tensors.items()})
+        if problem:
+            result.warnings.append(f"{prefix}: {problem}; skipped")
             continue
+        w_ir, w_hn = infos[tensors["W_ir"]], infos[tensors["W_hn"]]
         facts = described.get(prefix, {}) if isinstance(described.get(prefix), dict) else {}
         if not facts:
             result.warnings.append(f"{prefix}: canonical arrays without grutool metadata; "
                                    "assumed a lone reset-before cell")
+        facts = _valid_facts(prefix, facts, result.warnings)
         result.cells.append(GruCell(
-            name=prefix, module=str(facts.get("module", prefix)), layer=int(facts.get("layer", 0)),
+            name=prefix, module=str(facts.get("module", prefix)), layer=facts.get("layer", 0),
             direction=str(facts.get("direction", FORWARD)), layout=LAYOUTS[0],
             input_size=w_ir.shape[0], hidden_size=w_hn.shape[0],
             reset_after=bool(facts.get("reset_after", False)), dtype=w_ir.dtype,
@@ -80,3 +81,32 @@ def recognise(source: "TensorSource", unclaimed: list["TensorInfo"]) -> Recognit
 
 def to_canonical(cell: GruCell, read: Callable[[str], "np.ndarray"]) -> CanonicalWeights:
     return {name: read(tensor) for name, tensor in cell.roles.items()}
+
+
+def _shape_problem(shapes: dict[str, tuple[int, ...]]) -> str | None:
+    """Why the twelve arrays cannot be one cell: each W_i* is [I, H], W_h* [H, H], b_* [H]."""
+    inputs, hidden = (shapes["W_ir"] + (0, 0))[:2]
+    for name, shape in shapes.items():
+        expected = ((inputs, hidden) if name.startswith("W_i") else
+                    (hidden, hidden) if name.startswith("W_h") else (hidden,))
+        if shape != expected or 0 in expected:
+            return f"{name} is {list(shape)}, not {list(expected)} as W_ir {list(shapes['W_ir'])} implies"
+    return None
+
+
+def _valid_facts(prefix: str, facts: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
+    """The metadata's facts about one cell, with values of the wrong kind dropped (and said)."""
+    checks = {"module": lambda v: isinstance(v, str),
+              "layer": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+              "direction": lambda v: v in ("forward", "reverse"),
+              "reset_after": lambda v: isinstance(v, bool),
+              "layout": lambda v: isinstance(v, str),
+              "activation": lambda v: v in ACTIVATIONS,
+              "recurrent_activation": lambda v: v in ACTIVATIONS}
+    valid = {}
+    for key, value in facts.items():
+        if key in checks and not checks[key](value):
+            warnings.append(f"{prefix}: ignored the metadata's {key} {value!r}")
+        else:
+            valid[key] = value
+    return valid

@@ -69,10 +69,12 @@ def _recognise_nnx(sep: str, infos: dict[str, "TensorInfo"], result: Recognition
         roles = {role: f"{scope}{sep}{role.replace('/', sep)}"
                  for role in ("dense_i/kernel", "dense_i/bias", "dense_h/kernel", "dense_h/bias")}
         roles = {role: tensor for role, tensor in roles.items() if tensor in infos}
-        if "dense_i/kernel" not in roles:
+        if "dense_i/kernel" not in roles or "dense_h/kernel" not in roles:
             continue
         recurrent, inputs = infos[roles["dense_h/kernel"]], infos[roles["dense_i/kernel"]]
-        hidden = recurrent.shape[0] if recurrent.ndim == 2 else -1
+        if recurrent.ndim != 2 or inputs.ndim != 2:
+            continue
+        hidden = recurrent.shape[0]
         expected = {"dense_i/kernel": (inputs.shape[0], 3 * hidden), "dense_i/bias": (3 * hidden,),
                     "dense_h/kernel": (hidden, 3 * hidden), "dense_h/bias": (3 * hidden,)}
         if inputs.ndim != 2 or any(infos[t].shape != expected[r] for r, t in roles.items()):
@@ -103,6 +105,10 @@ def _cell(scope: str, sep: str, roles: dict[str, str], infos: dict[str, "TensorI
         if len(missing) < 4:  # most of a cell is there: worth a word
             warnings.append(f"{scope}: looks like a Flax GRUCell but has no kernel for "
                             f"{', '.join(missing)}; skipped")
+        return None
+    if infos[roles["hn/kernel"]].ndim != 2 or infos[roles["ir/kernel"]].ndim != 2:
+        warnings.append(f"{scope}: looks like a Flax GRUCell but {roles['ir/kernel']} or "
+                        f"{roles['hn/kernel']} is not a matrix; skipped")
         return None
     hidden = infos[roles["hn/kernel"]].shape[-1]
     inputs = infos[roles["ir/kernel"]].shape[0]

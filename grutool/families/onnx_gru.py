@@ -26,7 +26,9 @@ if TYPE_CHECKING:
 
 LAYOUTS = ("onnx-gru",)
 # ONNX activation names that the canonical cell (grutool.gru.ACTIVATIONS) computes exactly.
-ACTIVATIONS = {"sigmoid": "sigmoid", "tanh": "tanh", "relu": "relu"}
+# HardSigmoid only with its default alpha 0.2 and beta 0.5, which is Keras 2's hard_sigmoid.
+ACTIVATIONS = {"sigmoid": "sigmoid", "tanh": "tanh", "relu": "relu",
+               "hardsigmoid": "hard_sigmoid"}
 DEFAULT_ACTIVATIONS = ["Sigmoid", "Tanh"]
 
 
@@ -128,6 +130,8 @@ def _activations(attributes: dict[str, Any], count: int) -> list[tuple[str, str]
     unknown = [name for name, low in zip(names, lowered) if low not in ACTIVATIONS]
     if unknown:
         return f"uses activations {unknown} that grutool's GRU does not compute"
+    if attributes.get("activation_alpha") or attributes.get("activation_beta"):
+        return "sets activation_alpha/activation_beta, which grutool's GRU does not compute"
     return [(ACTIVATIONS[lowered[2 * i]], ACTIVATIONS[lowered[2 * i + 1]]) for i in range(count)]
 
 

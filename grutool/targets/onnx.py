@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..cells import CanonicalWeights, GruCell, GruModule
-from ..errors import MissingExtraError, UsageError
+from ..errors import InexactConversionError, MissingExtraError
 from ..tensors import MemorySource
 from .common import bias
 
@@ -50,7 +50,8 @@ def _layer_arrays(layer_cells: list[GruCell], weights: dict[str, CanonicalWeight
 def from_canonical(modules: list[GruModule], weights: dict[str, CanonicalWeights]) -> dict[str, np.ndarray]:
     (module,) = modules
     if len({cell.reset_after for cell in module.cells}) > 1:
-        raise UsageError(f"module {module.name} mixes reset placements; ONNX needs one per node")
+        raise InexactConversionError(f"module {module.name} mixes reset placements, and an "
+                                     "ONNX GRU node has one")
     arrays = {}
     for index, layer_cells in enumerate(module.layers()):
         for key, array in _layer_arrays(layer_cells, weights).items():
@@ -93,7 +94,7 @@ def build_model(arrays: dict[str, np.ndarray], modules: list[GruModule], metadat
         nodes, f"grutool_{module.name}",
         [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["seq", "batch", module.input_size])],
         [helper.make_tensor_value_info("Y", TensorProto.FLOAT,
-                                       ["seq", "batch", directions_count * module.hidden_size])],
+                                       ["seq", "batch", directions_count * layers[-1][0].hidden_size])],
         initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="grutool")

@@ -26,8 +26,23 @@ def unsupported(cell: GruCell) -> str | None:
     return unsupported_activations(cell, "torch.nn.GRU")
 
 
-def module_prefix(module: GruModule) -> str:
-    return module.name
+def unsupported_module(module: GruModule) -> str | None:
+    """Why `module` is no `nn.GRU(I, H, num_layers, bidirectional)`, or None."""
+    layers = module.layers()
+    directions = {tuple(cell.direction for cell in layer) for layer in layers}
+    if directions == {("reverse",)}:
+        return (f"module {module.name} only reads its input backwards, and nn.GRU has no "
+                "reverse-only layer (the keras, onnx and tf targets keep the direction)")
+    if len(directions) != 1:
+        return f"module {module.name} has layers of different directions"
+    if len({cell.hidden_size for cell in module.cells}) != 1:
+        return f"module {module.name} has layers of different sizes; nn.GRU has one hidden size"
+    width = len(layers[0]) * module.hidden_size
+    for index, layer in enumerate(layers[1:], start=1):
+        if any(cell.input_size != width for cell in layer):
+            return (f"layer {index} of module {module.name} does not read the {width} "
+                    "features of the layer below, as nn.GRU's layers do")
+    return None
 
 
 def from_canonical(modules: list[GruModule], weights: dict[str, CanonicalWeights]) -> dict[str, np.ndarray]:
@@ -39,7 +54,7 @@ def from_canonical(modules: list[GruModule], weights: dict[str, CanonicalWeights
                 suffix = f"l{index}" + ("_reverse" if cell.direction == "reverse" else "")
                 w = weights[cell.name]
                 hidden = w["W_hn"].shape[0]
-                prefix = f"{module_prefix(module)}."
+                prefix = f"{module.name}."
                 arrays[prefix + f"weight_ih_{suffix}"] = np.ascontiguousarray(
                     np.concatenate([w["W_ir"], w["W_iz"], w["W_in"]], axis=1).T)
                 arrays[prefix + f"weight_hh_{suffix}"] = np.ascontiguousarray(

@@ -54,21 +54,9 @@ def from_canonical(modules: list[GruModule], weights: dict[str, CanonicalWeights
 
 
 def cell_prefix(module: GruModule, cell: GruCell) -> str:
-    """The scope TF 1 would have given the cell: a TF source keeps its own; others get the
-    `multi_rnn_cell/cell_K`, `bidirectional_rnn/fw|bw` or `stack_bidirectional_rnn` nesting
-    that TF 1 (and grutool, reading it back) takes for the same structure."""
-    if cell.layout.startswith("tf-"):
-        return cell.name
-    scope = module.name.strip("/").replace(".", "/") or "rnn"
-    direction = "bw" if cell.direction == "reverse" else "fw"
-    if module.bidirectional and module.num_layers > 1:
-        # stack_bidirectional_rnn: layer K+1 reads both directions of layer K, as in nn.GRU.
-        return f"{scope}/stack_bidirectional_rnn/cell_{cell.layer}/bidirectional_rnn/{direction}/gru_cell"
-    if module.bidirectional:
-        return f"{scope}/bidirectional_rnn/{direction}/gru_cell"
-    if module.num_layers > 1:
-        return f"{scope}/multi_rnn_cell/cell_{cell.layer}/gru_cell"
-    return f"{scope}/gru_cell"
+    """The contract's `<cell>`: the source's own cell name. A TF source keeps its scopes as
+    they were; for others the module, layer and direction are in the metadata."""
+    return cell.name
 
 
 def output_files(out: Path) -> list[Path]:
@@ -91,8 +79,12 @@ def write(path: Path, arrays: dict[str, np.ndarray], metadata: dict[str, Any],
         import tensorflow as tf
     except ImportError as exc:
         raise MissingExtraError("writing a TF checkpoint needs TensorFlow", "tf", path) from exc
-    folder = tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    temporary = Path(folder) / "checkpoint"
+    try:
+        folder = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial",
+                                       dir=path.parent))
+    except OSError as exc:
+        raise OutputError(f"cannot write: {exc.strerror or exc}", path) from exc
+    temporary = folder / "checkpoint"
     try:
         names = sorted(arrays)
         tensors = [tf.constant(arrays[name]) for name in names]
@@ -102,11 +94,15 @@ def write(path: Path, arrays: dict[str, np.ndarray], metadata: dict[str, Any],
         tf.raw_ops.SaveV2(prefix=str(temporary), tensor_names=names,
                           shape_and_slices=[""] * len(names), tensors=tensors)
         index, data = output_files(path)
+        # Replacing (--force): the old index goes first, so it never points into new data.
+        index.unlink(missing_ok=True)
         os.replace(temporary.with_name(temporary.name + CHECKPOINT_SHARD), data)
         os.replace(temporary.with_name(temporary.name + ".index"), index)
     except tf.errors.OpError as exc:
         raise OutputError(f"TensorFlow could not write the checkpoint: {exc.message}", path) from exc
+    except OSError as exc:
+        raise OutputError(f"cannot write: {exc.strerror or exc}", path) from exc
     finally:
-        for leftover in Path(folder).glob("*"):
+        for leftover in folder.glob("*"):
             leftover.unlink()
-        os.rmdir(folder)
+        folder.rmdir()
