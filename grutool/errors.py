@@ -10,6 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """The first line of an exception's text (libraries' messages run to many lines), or its
+    type's name when it has none: what a one-line error quotes of a library's complaint."""
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else ""
+    return line[:limit] or type(exc).__name__
+
+
 class GrutoolError(Exception):
     """Base class. `exit_code` follows the contract: 1 = found a problem, 2 = error."""
 

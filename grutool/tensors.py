@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .errors import InputError
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -53,8 +55,6 @@ class TensorSource:
 
     def read(self, name: str) -> "np.ndarray":
         if name not in self.infos:
-            from .errors import InputError
-
             raise InputError(f"no tensor named {name!r}", self.path)
         return self._read(name)
 
