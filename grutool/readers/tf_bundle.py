@@ -40,6 +40,8 @@ NO_COMPRESSION, SNAPPY_COMPRESSION = 0, 1
 MAX_SHARDS = 99_999  # shard file names carry five digits
 MAX_RANK = 64
 MAX_ELEMENTS = 1 << 48
+# Partitioned variables have a few dozen slices; the tiling check compares slices pairwise.
+MAX_SLICES = 4096
 # An index or V1 file this large is not a checkpoint index; refuse before reading it into memory.
 MAX_TABLE_BYTES = 1 << 31
 # The bundle versions this reader understands (tensor_bundle.h: kTensorBundleVersion = 1).
@@ -141,20 +143,46 @@ def _fields(buf: bytes) -> dict[int, list]:
     return fields
 
 
-def _last(fields: dict[int, list], number: int, default=0):
+# A crafted message with valid checksums can send any field with any wire type; these accessors
+# refuse the wrong one, so that a shape sent as a varint is a damaged entry, not a TypeError.
+
+def _int(fields: dict[int, list], number: int, default: int = 0) -> int:
+    """The last value of a scalar numeric field (varint or fixed)."""
     values = fields.get(number)
-    return values[-1] if values else default
+    if not values:
+        return default
+    if not isinstance(values[-1], int):
+        raise _WireError(f"field {number} holds bytes where a number belongs")
+    return values[-1]
+
+
+def _msg(fields: dict[int, list], number: int) -> bytes:
+    """The last value of an embedded-message or bytes field; b"" when absent."""
+    values = fields.get(number)
+    if not values:
+        return b""
+    if isinstance(values[-1], int):
+        raise _WireError(f"field {number} holds a number where a message belongs")
+    return values[-1]
+
+
+def _msgs(fields: dict[int, list], number: int) -> list[bytes]:
+    """Every value of a repeated message or bytes field."""
+    values = fields.get(number, [])
+    if any(isinstance(value, int) for value in values):
+        raise _WireError(f"field {number} holds a number where a message belongs")
+    return values
 
 
 def _shape(message: bytes) -> tuple[int, ...]:
     """A TensorShapeProto: repeated `dim` (2) each with `size` (1); `unknown_rank` (3)."""
     fields = _fields(message)
-    if _last(fields, 3):
+    if _int(fields, 3):
         raise _WireError("the shape has unknown rank")
-    dims = fields.get(2, [])
+    dims = _msgs(fields, 2)
     if len(dims) > MAX_RANK:
         raise _WireError(f"rank {len(dims)} is beyond {MAX_RANK}")
-    shape = tuple(_signed64(_last(_fields(dim), 1)) for dim in dims)
+    shape = tuple(_signed64(_int(_fields(dim), 1)) for dim in dims)
     if any(size < 0 for size in shape):
         raise _WireError(f"the shape {list(shape)} has a negative dimension")
     return shape
@@ -163,10 +191,10 @@ def _shape(message: bytes) -> tuple[int, ...]:
 def _slice_extents(message: bytes) -> tuple[tuple[int, int | None], ...]:
     """A TensorSliceProto: repeated `extent` (1) of `start` (1) and `length` (2; absent = all)."""
     extents = []
-    for extent in _fields(message).get(1, []):
+    for extent in _msgs(_fields(message), 1):
         fields = _fields(extent)
-        start = _signed64(_last(fields, 1))
-        length = _signed64(fields[2][-1]) if 2 in fields else None
+        start = _signed64(_int(fields, 1))
+        length = _signed64(_int(fields, 2)) if 2 in fields else None
         extents.append((start, length))
     return tuple(extents)
 
@@ -213,6 +241,7 @@ class Table:
                 raise CorruptFileError(f"a block handle in the index block is damaged: {exc}",
                                        path) from exc
             self.index.append((bytes(separator), (offset, size)))
+        self._separators = [separator for separator, _ in self.index]
 
     def entries(self) -> Iterator[tuple[bytes, bytes]]:
         """Every (key, value), in key order."""
@@ -222,7 +251,7 @@ class Table:
 
     def get(self, key: bytes) -> bytes | None:
         """The value stored under `key`, reading only the one data block that may hold it."""
-        position = bisect.bisect_left([separator for separator, _ in self.index], key)
+        position = bisect.bisect_left(self._separators, key)
         if position == len(self.index):
             return None
         offset, size = self.index[position][1]
@@ -407,7 +436,11 @@ class TensorBundleSource(TensorSource):
         if header is None:
             raise CorruptFileError("the index has no bundle header (its \"\" entry)",
                                    self.index_path)
-        self.num_shards = self._check_header(header)
+        try:
+            self.num_shards = self._check_header(header)
+        except _WireError as exc:
+            raise CorruptFileError(f"the bundle header is damaged: {exc}",
+                                   self.index_path) from exc
         self.shard_paths = [prefix.with_name(f"{prefix.name}.data-{k:05d}-of-{self.num_shards:05d}")
                             for k in range(self.num_shards)]
         self.files += self.shard_paths
@@ -422,16 +455,16 @@ class TensorBundleSource(TensorSource):
             self.infos[name] = TensorInfo(name, entry.shape, entry.dtype)
 
     def _check_header(self, header: dict[int, list]) -> int:
-        num_shards = _signed64(_last(header, 1))
+        num_shards = _signed64(_int(header, 1))
         if not 1 <= num_shards <= MAX_SHARDS:
             raise CorruptFileError(f"the bundle header claims {num_shards} shards",
                                    self.index_path)
-        if _last(header, 2) != 0:
+        if _int(header, 2) != 0:
             raise BuiltinUnsupported("the checkpoint was written big-endian")
-        version = _fields(_last(header, 3, b""))
-        if _last(version, 2) > BUNDLE_VERSION:
+        version = _fields(_msg(header, 3))
+        if _int(version, 2) > BUNDLE_VERSION:
             raise BuiltinUnsupported(f"the bundle needs a reader of format version "
-                                     f"{_last(version, 2)} or later")
+                                     f"{_int(version, 2)} or later")
         return num_shards
 
     def _shard_size(self, path: Path) -> int:
@@ -445,15 +478,16 @@ class TensorBundleSource(TensorSource):
 
     def _entry(self, name: str, fields: dict[int, list],
                slice_entries: dict[bytes, dict[int, list]]) -> _Entry:
-        dtype = _dtype_of(_last(fields, 1), repr(name))
-        shape = _shape(_last(fields, 2, b""))
+        dtype = _dtype_of(_int(fields, 1), repr(name))
+        shape = _shape(_msg(fields, 2))
         if _element_count(shape) > MAX_ELEMENTS:
             raise _WireError(f"the shape {list(shape)} is implausibly large")
-        slice_messages = fields.get(7)
+        slice_messages = _msgs(fields, 7)
         if not slice_messages:
             return self._stored(name, dtype, shape, fields)
         if dtype in ("string",) + NOT_NUMBERS:
             raise BuiltinUnsupported(f"{name!r} is a partitioned {dtype} tensor")
+        _check_slice_count(len(slice_messages))
         slices = []
         for message in slice_messages:
             extents = _slice_extents(message)
@@ -462,8 +496,8 @@ class TensorBundleSource(TensorSource):
             if key not in slice_entries:
                 raise _WireError(f"its slice {_box_text(box)} is missing from the index")
             part_fields = slice_entries[key]
-            part = self._stored(f"{name}[{_box_text(box)}]", _dtype_of(_last(part_fields, 1), name),
-                                _shape(_last(part_fields, 2, b"")), part_fields)
+            part = self._stored(f"{name}[{_box_text(box)}]", _dtype_of(_int(part_fields, 1), name),
+                                _shape(_msg(part_fields, 2)), part_fields)
             if part.dtype != dtype or part.shape != tuple(stop - start for start, stop in box):
                 raise _WireError(f"its slice {_box_text(box)} is stored as {part.dtype} "
                                  f"{list(part.shape)}")
@@ -473,8 +507,8 @@ class TensorBundleSource(TensorSource):
 
     def _stored(self, name: str, dtype: str, shape: tuple[int, ...],
                 fields: dict[int, list]) -> _Entry:
-        shard, offset, size = (_signed64(_last(fields, n)) for n in (3, 4, 5))
-        crc = fields[6][-1] if 6 in fields else None
+        shard, offset, size = (_signed64(_int(fields, n)) for n in (3, 4, 5))
+        crc = _int(fields, 6) if 6 in fields else None
         if not 0 <= shard < self.num_shards:
             raise _WireError(f"shard {shard} of {self.num_shards}")
         if offset < 0 or size < 0:
@@ -536,7 +570,10 @@ class TensorBundleSource(TensorSource):
             if mapped is None or entry.offset + entry.size > len(mapped):
                 raise CorruptFileError(f"the data of {name!r} lies beyond the end of the shard; "
                                        "it was truncated", shard_path)
-            raw = bytearray(mapped[entry.offset:entry.offset + entry.size])
+            # One copy, straight out of the map (slicing the mmap itself would copy twice).
+            with memoryview(mapped) as view, \
+                    view[entry.offset:entry.offset + entry.size] as part:
+                raw = bytearray(part)
         if check_crc and entry.crc is not None and masked_crc32c(raw) != entry.crc:
             raise CorruptFileError(f"the data of {name!r} fails its crc32c check; the shard is "
                                    "damaged", shard_path)
@@ -608,15 +645,39 @@ def _box_text(box: tuple[tuple[int, int], ...]) -> str:
     return ",".join(f"{start}:{stop}" for start, stop in box)
 
 
+def _check_slice_count(count: int) -> None:
+    if count > MAX_SLICES:
+        raise _WireError(f"{count} slices (more than {MAX_SLICES})")
+
+
 def _check_tiling(shape: tuple[int, ...], boxes: list[tuple[tuple[int, int], ...]]) -> None:
     """The slices must cover the tensor exactly once: disjoint, and as many elements as it has."""
     if sum(_element_count(tuple(stop - start for start, stop in box)) for box in boxes) \
             != _element_count(shape):
         raise _WireError("its slices do not cover it exactly")
-    for i, first in enumerate(boxes):
-        for second in boxes[i + 1:]:
-            if all(max(a[0], b[0]) < min(a[1], b[1]) for a, b in zip(first, second)):
-                raise _WireError(f"its slices {_box_text(first)} and {_box_text(second)} overlap")
+    if len(boxes) < 2 or not shape:
+        return
+    # Sorted by where they start along the first axis, a slice can only overlap those after it
+    # that start before it stops there: none at all for the usual split along one axis, so
+    # the check is O(n log n) on real files and a bounded numpy sweep on hostile ones.
+    corners = np.array([[bound for extent in box for bound in extent] for box in boxes],
+                       dtype=np.int64).reshape(len(boxes), len(shape), 2)
+    order = np.argsort(corners[:, 0, 0], kind="stable")
+    starts, stops = corners[order, :, 0], corners[order, :, 1]
+    # Empty slices cover nothing and overlap nothing.
+    nonempty = np.all(stops > starts, axis=1)
+    starts, stops, order = starts[nonempty], stops[nonempty], order[nonempty]
+    reach = np.searchsorted(starts[:, 0], stops[:, 0], side="left")
+    for i in range(len(starts)):
+        if reach[i] <= i + 1:
+            continue
+        later = slice(i + 1, reach[i])
+        overlapping = np.all((np.maximum(starts[later], starts[i])
+                              < np.minimum(stops[later], stops[i])), axis=1)
+        if overlapping.any():
+            j = i + 1 + int(np.argmax(overlapping))
+            raise _WireError(f"its slices {_box_text(boxes[order[i]])} and "
+                             f"{_box_text(boxes[order[j]])} overlap")
 
 
 # TensorProto fields holding the values of a V1 slice, by dtype: (field, wire kind).
@@ -625,7 +686,8 @@ V1_VALUE_FIELDS = {
     "float32": (5, "<f4"), "float64": (6, "<f8"), "int32": (7, "varint"), "int16": (7, "varint"),
     "int8": (7, "varint"), "uint8": (7, "varint"), "int64": (10, "varint"), "bool": (11, "varint"),
     "complex64": (9, "<f4"), "complex128": (12, "<f8"), "float16": (13, "varint"),
-    "uint16": (7, "varint"), "bfloat16": (13, "varint"),
+    "uint16": (7, "varint"), "bfloat16": (13, "varint"), "uint32": (16, "varint"),
+    "uint64": (17, "varint"),
 }
 TENSOR_CONTENT_FIELD = 4
 V1_STRING_FIELD = 8
@@ -644,27 +706,39 @@ class V1CheckpointSource(TensorSource):
                 self._map = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
         except (OSError, ValueError) as exc:
             raise InputError(f"cannot read the file: {exc}", path) from exc
-        self._table = Table(self._map, path)
+        try:
+            self._list_tensors()
+        except BaseException:
+            self._map.close()
+            raise
+
+    def _list_tensors(self) -> None:
+        self._table = Table(self._map, self.path)
         meta = self._table.get(b"")
         if meta is None:
-            raise CorruptFileError("the V1 checkpoint has no tensor list (its \"\" entry)", path)
+            raise CorruptFileError("the V1 checkpoint has no tensor list (its \"\" entry)",
+                                   self.path)
         try:
-            tensors = _fields(_last(_fields(meta), 1, b"")).get(1, [])
-            for message in tensors:
+            for message in _msgs(_fields(_msg(_fields(meta), 1)), 1):
                 self._add(_fields(message))
         except _WireError as exc:
-            raise CorruptFileError(f"the V1 tensor list is damaged: {exc}", path) from exc
+            raise CorruptFileError(f"the V1 tensor list is damaged: {exc}", self.path) from exc
 
     def _add(self, fields: dict[int, list]) -> None:
-        name = bytes(_last(fields, 1, b"")).decode("utf-8", "surrogateescape")
-        dtype = _dtype_of(_last(fields, 3), repr(name))
-        shape = _shape(_last(fields, 2, b""))
-        if _element_count(shape) > MAX_ELEMENTS:
-            raise _WireError(f"{name!r} has an implausibly large shape {list(shape)}")
+        name = bytes(_msg(fields, 1)).decode("utf-8", "surrogateescape")
+        dtype = _dtype_of(_int(fields, 3), repr(name))
+        shape = _shape(_msg(fields, 2))
+        # Every value takes at least one byte of the file, whatever its encoding; a larger
+        # count is a lie, refused before `_read` allocates for it.
+        if _element_count(shape) > len(self._map):
+            raise _WireError(f"{name!r} declares shape {list(shape)}, more values than the "
+                             f"file's {len(self._map)} bytes can hold")
         if dtype in NOT_NUMBERS:
             raise BuiltinUnsupported(f"{name!r} is a {dtype} tensor in a V1 checkpoint")
+        slice_messages = _msgs(fields, 4)
+        _check_slice_count(len(slice_messages))
         slices = []
-        for message in fields.get(4, []):
+        for message in slice_messages:
             extents = _slice_extents(message)
             slices.append((_slice_box(extents, shape), slice_key(name.encode("utf-8",
                                                                              "surrogateescape"),
@@ -701,8 +775,8 @@ class V1CheckpointSource(TensorSource):
                 raise CorruptFileError(f"{where} is missing", self.path)
             shape = tuple(stop - start for start, stop in box)
             try:
-                saved_slice = _fields(_last(_fields(value), 2, b""))
-                proto = _fields(_last(saved_slice, 3, b""))
+                saved_slice = _fields(_msg(_fields(value), 2))
+                proto = _fields(_msg(saved_slice, 3))
                 values = _v1_values(proto, dtype, _element_count(shape))
             except _WireError as exc:
                 raise CorruptFileError(f"{where} is damaged: {exc}", self.path) from exc
@@ -714,7 +788,7 @@ class V1CheckpointSource(TensorSource):
 
 def _v1_values(proto: dict[int, list], dtype: str, count: int) -> np.ndarray:
     if dtype == "string":
-        strings = [bytes(s) for s in proto.get(V1_STRING_FIELD, [])]
+        strings = [bytes(s) for s in _msgs(proto, V1_STRING_FIELD)]
         if len(strings) != count:
             raise _WireError(f"{len(strings)} strings where {count} were expected")
         array = np.empty(count, dtype=object)
@@ -722,10 +796,12 @@ def _v1_values(proto: dict[int, list], dtype: str, count: int) -> np.ndarray:
         return array
     target = _numpy_dtype(dtype)
     if TENSOR_CONTENT_FIELD in proto:
-        raw = b"".join(bytes(part) for part in proto[TENSOR_CONTENT_FIELD])
+        raw = b"".join(bytes(part) for part in _msgs(proto, TENSOR_CONTENT_FIELD))
         if len(raw) != count * target.itemsize:
             raise _WireError(f"{len(raw)} bytes where {count * target.itemsize} were expected")
         return np.frombuffer(raw, dtype=DATA_TYPES_BY_NAME[dtype]).view(target).copy()
+    if dtype not in V1_VALUE_FIELDS:
+        raise _WireError(f"V1 values of dtype {dtype} are not known")
     field, kind = V1_VALUE_FIELDS[dtype]
     parts = proto.get(field, [])
     per_element = 2 if dtype.startswith("complex") else 1
@@ -742,9 +818,11 @@ def _v1_values(proto: dict[int, list], dtype: str, count: int) -> np.ndarray:
         if len(numbers) != count:
             raise _WireError(f"{len(numbers)} values where {count} were expected")
         if dtype in ("float16", "bfloat16"):  # half_val holds each value's 16 bits
-            return np.array(numbers, dtype=np.uint64).astype(np.uint16).view(target)
+            return np.array([n & 0xFFFF for n in numbers], dtype=np.uint16).view(target)
         return np.array([_signed64(n) for n in numbers], dtype=np.int64).astype(target)
     width = np.dtype(kind).itemsize
+    if any(isinstance(part, int) and part >> (8 * width) for part in parts):
+        raise _WireError(f"a {dtype} value does not fit in {width} bytes")
     raw = b"".join(bytes(part) if not isinstance(part, int) else part.to_bytes(width, "little")
                    for part in parts)
     if len(raw) != count * per_element * width:

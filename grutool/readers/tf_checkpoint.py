@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import CorruptFileError, InputError, MissingExtraError, UsageError
+from ..errors import CorruptFileError, InputError, MissingExtraError, UsageError, first_line
 from ..tensors import TensorInfo, TensorSource
 
 FORMAT = "tf-checkpoint"
@@ -81,7 +81,9 @@ def _directory_prefix(directory: Path) -> Path | None:
                     return candidate
                 if candidate.is_file() and _ends_with_table_magic(candidate):
                     return candidate  # a V1 single-file checkpoint
-    indexes = sorted(directory.glob("*.index"), key=lambda p: p.stat().st_mtime)
+    # is_file() also drops dangling symlinks, whose stat() would raise.
+    indexes = sorted((p for p in directory.glob("*.index") if p.is_file()),
+                     key=lambda p: p.stat().st_mtime)
     return indexes[-1].with_name(indexes[-1].name[: -len(".index")]) if indexes else None
 
 
@@ -136,20 +138,15 @@ class TensorFlowCheckpointSource(TensorSource):
             dtypes = self._reader.get_variable_to_dtype_map()
         except Exception as exc:  # TensorFlow raises its own zoo of error types here
             raise CorruptFileError(f"TensorFlow cannot read the checkpoint: "
-                                   f"{_first_line(exc)}", prefix) from exc
+                                   f"{first_line(exc)}", prefix) from exc
         for name in sorted(shapes):
-            dtype = dtypes[name]
-            dtype_name = "string" if dtype.name == "string" else dtype.name
-            self.infos[name] = TensorInfo(name, tuple(int(n) for n in shapes[name]), dtype_name)
+            self.infos[name] = TensorInfo(name, tuple(int(n) for n in shapes[name]),
+                                          dtypes[name].name)
 
     def _read(self, name: str) -> np.ndarray:
         try:
             return np.asarray(self._reader.get_tensor(name))
         except Exception as exc:  # noqa: BLE001 - TensorFlow's error types vary by version
-            raise CorruptFileError(f"TensorFlow cannot read {name!r}: {_first_line(exc)}",
+            raise CorruptFileError(f"TensorFlow cannot read {name!r}: {first_line(exc)}",
                                    self.path) from exc
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().split("\n")[0]
-    return text[:300] or type(exc).__name__
