@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CorruptFileError, InputError, MissingExtraError
+from ..errors import CorruptFileError, InputError, MissingExtraError, first_line
 from ..tensors import TensorInfo, TensorSource
 
 FORMAT = "onnx"
@@ -56,7 +56,7 @@ class OnnxSource(TensorSource):
         try:
             model = onnx.load(str(path), load_external_data=False)
         except Exception as exc:  # protobuf's DecodeError and friends
-            raise CorruptFileError(f"not a readable ONNX model: {_first_line(exc)}", path) from exc
+            raise CorruptFileError(f"not a readable ONNX model: {first_line(exc)}", path) from exc
         self._base = path.resolve().parent
         self._protos: dict[str, Any] = {}
         self._folded: dict[str, np.ndarray] = {}
@@ -161,21 +161,37 @@ class OnnxSource(TensorSource):
         return None
 
     def _fold_into_infos(self, tensor: str) -> None:
-        """Evaluate a constant expression feeding a GRU; leave it out if it is not one."""
+        """Evaluate a constant expression feeding a GRU; leave it out if it is not one, or if
+        it would come out larger than the files the model is made of (a real exporter's
+        expression only rearranges weights the file holds; a hostile one concatenates one
+        initializer thousands of times)."""
+        limit = max(self.size_bytes(), 1)
         try:
-            value = self._evaluate(tensor, 0)
-        except (ValueError, IndexError, TypeError, KeyError):
+            value = self._evaluate(tensor, 0, {}, limit)
+        except (ValueError, IndexError, TypeError, KeyError, AttributeError):
             value = None
         if value is None:
             return
         self._folded[tensor] = value
         self.infos[tensor] = TensorInfo(tensor, tuple(value.shape), value.dtype.name)
 
-    def _evaluate(self, tensor: str, depth: int) -> np.ndarray | None:
+    def _evaluate(self, tensor: str, depth: int, seen: dict[str, np.ndarray | None],
+                  limit: int) -> np.ndarray | None:
+        """`seen`: values already evaluated in this fold, so that an input named many times
+        is read once and shared, not copied each time."""
+        if tensor in seen:
+            return seen[tensor]
         if tensor in self._protos:
-            return self._read(tensor)
-        if tensor in self._folded:
-            return self._folded[tensor]
+            value = self._read(tensor)
+        elif tensor in self._folded:
+            value = self._folded[tensor]
+        else:
+            value = self._evaluate_node(tensor, depth, seen, limit)
+        seen[tensor] = value
+        return value
+
+    def _evaluate_node(self, tensor: str, depth: int, seen: dict[str, np.ndarray | None],
+                       limit: int) -> np.ndarray | None:
         node = self._producers.get(tensor)
         if node is None or depth > MAX_FOLD_DEPTH:
             return None
@@ -184,12 +200,17 @@ class OnnxSource(TensorSource):
             if not name:
                 inputs.append(None)
                 continue
-            value = self._evaluate(name, depth + 1)
+            value = self._evaluate(name, depth + 1, seen, limit)
             if value is None:
                 return None
             inputs.append(value)
+        # No op here makes more bytes than its inputs hold (Concat makes exactly that many),
+        # so this refuses an oversized result before it is allocated.
+        if sum(value.nbytes for value in inputs if value is not None) > limit:
+            return None
         attributes = {a.name: _attribute_value(self._onnx, a) for a in node.attribute}
-        return _apply(node.op_type, inputs, attributes)
+        result = _apply(node.op_type, inputs, attributes)
+        return None if result is None or result.nbytes > limit else result
 
     def _read(self, name: str) -> np.ndarray:
         if name in self._folded:
@@ -209,13 +230,16 @@ class OnnxSource(TensorSource):
             raise InputError(f"cannot read the external data of {name!r}: "
                              f"{exc.strerror or exc}", self.path) from exc
         except (ValueError, TypeError, RuntimeError) as exc:
-            raise CorruptFileError(f"cannot decode tensor {name!r}: {_first_line(exc)}",
+            raise CorruptFileError(f"cannot decode tensor {name!r}: {first_line(exc)}",
                                    self.path) from exc
 
 
 def _apply(op: str, inputs: list[np.ndarray | None], attributes: dict[str, Any]) -> np.ndarray | None:
-    """NumPy versions of the few ops exporters put between an initializer and a GRU."""
+    """NumPy versions of the few ops exporters put between an initializer and a GRU; None for
+    any other op, or where the data input is missing."""
     first = inputs[0] if inputs else None
+    if first is None or (op == "Concat" and any(value is None for value in inputs)):
+        return None
     if op in ("Identity", "Dropout"):
         return first
     if op == "Unsqueeze":
@@ -267,11 +291,6 @@ def _dtype_name(onnx: Any, data_type: int) -> str:
         return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(data_type)).name
     except (KeyError, TypeError, ValueError):
         return f"onnx-type-{data_type}"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def open(path: Path) -> OnnxSource:  # noqa: A001 - the reader protocol's name
