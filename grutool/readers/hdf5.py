@@ -6,16 +6,22 @@ data lives in another file (external storage, virtual datasets) is refused on re
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import CorruptFileError, InputError, MissingExtraError
+from ..errors import CorruptFileError, InputError, first_line
 from ..tensors import TensorInfo, TensorSource
+from .json_text import load_json
 
 FORMAT = "hdf5"
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+# A chunked dataset may declare any shape over a few written chunks; reading it fills the
+# rest with its fill value, so a 5 KB file can ask for a terabyte. Datasets up to this size
+# are read whatever their storage; larger ones must not inflate more than the bound below
+# (above deflate's ceiling of about 1032:1, so a gzip-compressed tensor of zeros still reads).
+SMALL_DATASET_BYTES = 2**20
+MAX_DATASET_INFLATION = 2048
 
 
 def matches(path: Path, head: bytes) -> bool:
@@ -38,12 +44,21 @@ class Hdf5Source(TensorSource):
         self._fileobj = fileobj
         try:
             import h5py
-        except ImportError as exc:  # h5py is a core dependency; say so if it is broken
-            raise MissingExtraError("reading HDF5 needs h5py", "hdf5", path) from exc
+        except ImportError as exc:  # h5py is a core dependency: no extra brings it back
+            raise InputError(f"reading HDF5 needs h5py, which is missing or broken "
+                             f"({first_line(exc)}); reinstall grutool", path) from exc
         try:
             self._file = h5py.File(fileobj if fileobj is not None else path, "r")
         except OSError as exc:
-            raise CorruptFileError(f"not a readable HDF5 file ({_reason(exc)})", path) from exc
+            raise CorruptFileError(f"not a readable HDF5 file ({first_line(exc)})", path) from exc
+        try:
+            self._list(h5py)
+        except BaseException:
+            self._file.close()
+            raise
+
+    def _list(self, h5py) -> None:
+        path = self.path
         self._datasets: dict[str, object] = {}
         # Keras 3 names each layer in its `vars` group's `name` attribute: group -> layer name.
         self.group_names: dict[str, str] = {}
@@ -64,12 +79,13 @@ class Hdf5Source(TensorSource):
             self.text_metadata = {key: value for key, value in self.attributes.items()
                                   if isinstance(value, str)}
         except (OSError, RuntimeError, KeyError, ValueError) as exc:
-            raise CorruptFileError(f"damaged HDF5 structure ({_reason(exc)})", path) from exc
+            raise CorruptFileError(f"damaged HDF5 structure ({first_line(exc)})", path) from exc
         model_config = self.json_attribute("model_config")  # a Keras 2 full-model file
         if isinstance(model_config, dict) and "model_weights" in self._file:
-            from .keras_archive import keras2_layer_configs
+            from .keras_archive import checked_layer_configs, keras2_layer_configs
 
-            self.layer_configs.update(keras2_layer_configs(model_config))
+            self.layer_configs.update(checked_layer_configs(
+                keras2_layer_configs, path, "the model_config attribute", model_config))
 
     def json_attribute(self, key: str) -> object | None:
         """A root attribute holding JSON (Keras's `model_config`, grutool's `__grutool__`)."""
@@ -77,8 +93,8 @@ class Hdf5Source(TensorSource):
         if not isinstance(value, str):
             return None
         try:
-            return json.loads(value)
-        except ValueError:
+            return load_json(value, f"the {key} attribute", self.path)
+        except CorruptFileError:  # a damaged config only costs its facts; the weights still read
             return None
 
     def _read(self, name: str) -> np.ndarray:
@@ -87,10 +103,22 @@ class Hdf5Source(TensorSource):
             raise InputError(f"dataset {name!r} keeps its data in another file, which grutool "
                              "does not follow", self.path)
         try:
+            self._check_inflation(name, dataset)
             return np.asarray(dataset[()])
         except (OSError, RuntimeError, ValueError) as exc:
-            raise CorruptFileError(f"cannot read dataset {name!r} ({_reason(exc)})",
+            raise CorruptFileError(f"cannot read dataset {name!r} ({first_line(exc)})",
                                    self.path) from exc
+
+    def _check_inflation(self, name: str, dataset) -> None:
+        declared = dataset.nbytes
+        if declared <= SMALL_DATASET_BYTES:
+            return
+        stored = dataset.id.get_storage_size()
+        if declared > MAX_DATASET_INFLATION * stored:
+            raise CorruptFileError(f"dataset {name!r} declares {list(dataset.shape)} "
+                                   f"{dataset.dtype} ({declared} bytes) over {stored} stored "
+                                   "bytes; reading it would allocate for data the file does "
+                                   "not hold", self.path)
 
     def close(self) -> None:
         self._file.close()
@@ -102,10 +130,6 @@ def _decode(value: object) -> object:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     return value
-
-
-def _reason(exc: BaseException) -> str:
-    return str(exc).split("\n")[0] or type(exc).__name__
 
 
 def open(path: Path) -> Hdf5Source:  # noqa: A001

@@ -15,15 +15,14 @@ normalised form is made from a Keras 2 full-model `.h5`'s `model_config` attribu
 
 from __future__ import annotations
 
-import json
 import re
-import shutil
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from ..errors import CorruptFileError, InputError
+from ..errors import CorruptFileError, InputError, first_line
+from .json_text import load_json
 from .zip_safety import DAMAGED_ZIP_ERRORS, check_zip_members
 
 FORMAT = "keras"
@@ -37,7 +36,6 @@ IN_MEMORY_BYTES = 256 * 2**20
 COPY_CHUNK = 2**20
 
 GRU_CLASSES = ("GRU", "CuDNNGRU", "GRUCell")
-MODEL_CLASSES = ("Functional", "Sequential", "Model")
 
 
 def matches(path: Path, head: bytes) -> bool:
@@ -74,9 +72,25 @@ def open(path: Path):  # noqa: A001 - the reader protocol's name
     except BaseException:
         weights.close()
         raise
-    keras3 = not str(metadata.get("keras_version", "3")).startswith(("1.", "2."))
-    source.layer_configs.update(keras3_layer_configs(config, source.group_names, keras3))
+    try:
+        keras3 = not str(metadata.get("keras_version", "3")).startswith(("1.", "2."))
+        source.layer_configs.update(checked_layer_configs(
+            keras3_layer_configs, path, CONFIG_MEMBER, config, source.group_names, keras3))
+    except BaseException:
+        source.close()
+        raise
     return source
+
+
+def checked_layer_configs(read_configs: Callable[..., dict[str, dict[str, Any]]], path: Path,
+                          what: str, *args: Any) -> dict[str, dict[str, Any]]:
+    """`read_configs(*args)`, with a config it cannot make sense of (a list where a name
+    belongs, layers nested past Python's recursion limit) reported as a damaged file."""
+    try:
+        return read_configs(*args)
+    except (TypeError, ValueError, AttributeError, KeyError, RecursionError) as exc:
+        raise CorruptFileError(f"{what} is not a Keras model config grutool can read "
+                               f"({type(exc).__name__}: {first_line(exc)})", path) from exc
 
 
 def _read_json(archive: zipfile.ZipFile, member: zipfile.ZipInfo | None,
@@ -88,11 +102,9 @@ def _read_json(archive: zipfile.ZipFile, member: zipfile.ZipInfo | None,
     try:
         with archive.open(member) as handle:
             text = handle.read(MAX_CONFIG_BYTES + 1)
-        config = json.loads(text)
-    except ValueError as exc:  # first: JSON's errors are ValueErrors, as are some zip ones
-        raise CorruptFileError(f"{member.filename} is not valid JSON: {exc}", path) from exc
     except (*DAMAGED_ZIP_ERRORS, OSError) as exc:
         raise CorruptFileError(f"cannot read {member.filename}: {exc}", path) from exc
+    config = load_json(text, member.filename, path)
     return config if isinstance(config, dict) else None
 
 
@@ -161,7 +173,8 @@ def _walk_keras3(model: dict[str, Any], prefix: str, group_names: dict[str, str]
         used[snake] = used.get(snake, -1) + 1
         counted = f"{container}/{snake}" + (f"_{used[snake]}" if used[snake] else "")
         inner = layer.get("config") if isinstance(layer.get("config"), dict) else {}
-        group = by_name.get(inner.get("name"), counted)
+        name = inner.get("name")
+        group = by_name.get(name, counted) if isinstance(name, str) else counted
         if _model_layers(layer) is not None:
             _walk_keras3(layer, group, group_names, found, keras3)
             continue
@@ -253,8 +266,10 @@ def normalise_layer(layer: dict[str, Any], keras3: bool = False) -> dict[str, An
             backward = None
         if forward is None and backward is None:
             return None
-        return {"class_name": "Bidirectional", "name": config.get("name"),
-                "merge_mode": config.get("merge_mode", "concat"),
+        merge_mode = config.get("merge_mode", "concat")
+        return {"class_name": "Bidirectional", "name": _text(config.get("name")),
+                "merge_mode": merge_mode if merge_mode is None or isinstance(merge_mode, str)
+                else str(merge_mode),
                 "forward": forward, "backward": backward}
     if class_name == "RNN":
         cell = config.get("cell")
@@ -264,14 +279,17 @@ def normalise_layer(layer: dict[str, Any], keras3: bool = False) -> dict[str, An
         if cell.get("class_name") in GRU_CLASSES:
             return _gru_like(cell["class_name"], cell["config"], go_backwards, keras3)
         if cell.get("class_name") == "StackedRNNCells":
+            items = cell["config"].get("cells", [])
+            if not isinstance(items, list):
+                return None
             cells = [
                 _gru_like(item["class_name"], item["config"], go_backwards, keras3)
                 if isinstance(item, dict) and item.get("class_name") in GRU_CLASSES
                 and isinstance(item.get("config"), dict) else None
-                for item in cell["config"].get("cells", [])
+                for item in items
             ]
             if any(cells):
-                return {"class_name": "RNN", "name": config.get("name"),
+                return {"class_name": "RNN", "name": _text(config.get("name")),
                         "go_backwards": go_backwards, "cells": cells}
     return None
 
@@ -280,10 +298,12 @@ def _gru_like(class_name: str, config: dict[str, Any], go_backwards: bool,
               keras3: bool) -> dict[str, Any]:
     cudnn = class_name == "CuDNNGRU"
     reset_after = True if cudnn else config.get("reset_after")
+    units = config.get("units")
     return {
         "class_name": class_name,
-        "name": config.get("name"),
-        "units": config.get("units"),
+        "name": _text(config.get("name")),
+        # A number only: the family compares it with shapes.
+        "units": units if isinstance(units, int) and not isinstance(units, bool) else None,
         "reset_after": bool(reset_after) if reset_after is not None else None,
         "activation": "tanh" if cudnn else _activation_name(
             config.get("activation", "tanh"), keras3),
@@ -292,6 +312,10 @@ def _gru_like(class_name: str, config: dict[str, Any], go_backwards: bool,
         "go_backwards": go_backwards,
         "use_bias": bool(config.get("use_bias", True)),
     }
+
+
+def _text(value: Any) -> str | None:
+    return value if value is None or isinstance(value, str) else str(value)
 
 
 def _activation_name(value: Any, keras3: bool) -> str:

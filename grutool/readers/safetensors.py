@@ -9,7 +9,6 @@ with `np.fromfile` at their offset.
 
 from __future__ import annotations
 
-import json
 import math
 import struct
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 
 from ..errors import CorruptFileError, InputError
 from ..tensors import TensorInfo, TensorSource
+from .json_text import load_json
 
 FORMAT = "safetensors"
 # A header is a few kilobytes per thousand tensors; anything near this bound is hostile.
@@ -80,9 +80,10 @@ class SafetensorsSource(TensorSource):
         self._data_size = file_size - self._data_start
         raw = handle.read(length)
         try:
-            header = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise CorruptFileError(f"the header is not valid JSON: {exc}", self.path) from exc
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CorruptFileError(f"the header is not UTF-8 text: {exc}", self.path) from exc
+        header = load_json(text, "the header", self.path)
         if not isinstance(header, dict):
             raise CorruptFileError("the header is not a JSON object", self.path)
         return header
