@@ -64,7 +64,7 @@ class FlaxMsgpackSource(TensorSource):
             raise CorruptFileError("a Flax state dict is a msgpack map; this file holds a "
                                    f"{type(tree).__name__}", path)
         self._arrays: dict[str, Any] = {}
-        self._collect(tree, "")
+        self._collect(tree)
 
     def _ext_hook(self, code: int, payload: bytes) -> Any:
         if code in (EXT_NDARRAY, EXT_NPSCALAR):
@@ -88,17 +88,21 @@ class FlaxMsgpackSource(TensorSource):
                                    "bytes", self.path)
         return _Array(shape, dtype, buffer)
 
-    def _collect(self, node: Any, prefix: str) -> None:
-        if isinstance(node, _Array):
-            name = prefix or "array"
-            self._arrays[name] = node
-            self.infos[name] = TensorInfo(name, node.shape, node.dtype.name)
-        elif isinstance(node, dict):
-            if node.get(CHUNKED_MARK) is True:
-                self._collect(self._unchunk(node, prefix), prefix)
-                return
-            for key, value in node.items():
-                self._collect(value, f"{prefix}/{key}" if prefix else str(key))
+    def _collect(self, tree: dict) -> None:
+        """Every array in `tree`, in the file's order. An explicit stack, not recursion: msgpack
+        decodes maps nested a thousand deep, past Python's recursion limit."""
+        stack: list[tuple[Any, str]] = [(tree, "")]
+        while stack:
+            node, prefix = stack.pop()
+            if isinstance(node, dict) and node.get(CHUNKED_MARK) is True:
+                node = self._unchunk(node, prefix)
+            if isinstance(node, _Array):
+                name = prefix or "array"
+                self._arrays[name] = node
+                self.infos[name] = TensorInfo(name, node.shape, node.dtype.name)
+            elif isinstance(node, dict):
+                stack.extend(reversed([(value, f"{prefix}/{key}" if prefix else str(key))
+                                       for key, value in node.items()]))
 
     def _unchunk(self, node: dict, name: str) -> _Array:
         try:

@@ -38,6 +38,19 @@ class NpzSource(TensorSource):
         super().__init__(path=path, format=FORMAT, files=[path])
         try:
             self._zip = zipfile.ZipFile(path)
+        except DAMAGED_ZIP_ERRORS as exc:
+            raise CorruptFileError(f"not a valid .npz (zip) archive: {exc}", path) from exc
+        except OSError as exc:
+            raise InputError(f"cannot read the archive: {exc}", path) from exc
+        try:
+            self._list_members()
+        except BaseException:
+            self._zip.close()
+            raise
+
+    def _list_members(self) -> None:
+        path = self.path
+        try:
             members = check_zip_members(self._zip, path)
             self._members: dict[str, str] = {}
             for member in members:

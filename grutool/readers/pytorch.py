@@ -18,18 +18,22 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CorruptFileError, InputError, MissingExtraError
+from ..errors import CorruptFileError, InputError, MissingExtraError, first_line
 from ..tensors import TensorInfo, TensorSource
 from .torch_records import check_storage_records
 from .zip_safety import DAMAGED_ZIP_ERRORS, check_zip_members
 
 FORMAT = "pytorch"
-SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
 ZIP_MAGIC = b"PK\x03\x04"
 # The legacy format opens with a pickled magic number (protocol 2, LONG1 of 10 bytes).
 LEGACY_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
 # Where training scripts usually put the model's weights inside a checkpoint dict.
 STATE_DICT_KEYS = ("state_dict", "model_state_dict", "model")
+# A state dict nests a module path deep (a few levels); deeper is a crafted file.
+MAX_NESTING = 64
+# torch.save keeps shared references, so 64 dicts each holding the next twice would name 2^64
+# paths; a real checkpoint has far fewer entries than this.
+MAX_ENTRIES = 1_000_000
 
 
 def matches(path: Path, head: bytes) -> bool:
@@ -55,7 +59,10 @@ class PytorchSource(TensorSource):
         is_zip = self._check_container()
         loaded = self._load(is_zip)
         self._tensors: dict[str, Any] = {}
-        _flatten(_state_dict_of(loaded), "", self._tensors)
+        try:
+            _flatten(_state_dict_of(loaded), self._tensors)
+        except ValueError as exc:
+            raise CorruptFileError(str(exc), self.path) from exc
         for name, tensor in self._tensors.items():
             self.infos[name] = TensorInfo(name, tuple(int(n) for n in tensor.shape),
                                           str(tensor.dtype).removeprefix("torch."))
@@ -101,8 +108,8 @@ class PytorchSource(TensorSource):
                     "the file holds Python code or objects besides tensors, which grutool "
                     "will not unpickle; save the model's state_dict() instead",
                     self.path) from exc
-            first_line = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-            raise CorruptFileError(f"torch.load cannot read it: {first_line}", self.path) from exc
+            raise CorruptFileError(f"torch.load cannot read it: {first_line(exc)}",
+                                   self.path) from exc
 
     def _read(self, name: str) -> np.ndarray:
         import torch
@@ -132,14 +139,31 @@ def _state_dict_of(loaded: Any) -> Any:
     return loaded
 
 
-def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
+def _flatten(root: Any, out: dict[str, Any]) -> None:
+    """Every tensor under `root`, named by its keys joined with ".". Walked with an explicit
+    stack: a dict met again on its own path (`d["self"] = d`, which torch.save keeps), dicts
+    nested past MAX_NESTING or more than MAX_ENTRIES entries are a ValueError, never a
+    RecursionError."""
     import torch
 
-    if isinstance(value, torch.Tensor):
-        out[prefix or "tensor"] = value
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            _flatten(item, f"{prefix}.{key}" if prefix else str(key), out)
+    stack: list[tuple[Any, str, tuple[int, ...]]] = [(root, "", ())]
+    visited = 0
+    while stack:
+        value, prefix, path_ids = stack.pop()
+        visited += 1
+        if visited > MAX_ENTRIES:
+            raise ValueError(f"the file names more than {MAX_ENTRIES} entries")
+        if isinstance(value, torch.Tensor):
+            out[prefix or "tensor"] = value
+        elif isinstance(value, Mapping):
+            if id(value) in path_ids:
+                raise ValueError(f"the dict at {prefix!r} contains itself")
+            if len(path_ids) >= MAX_NESTING:
+                raise ValueError(f"dicts nest more than {MAX_NESTING} deep at {prefix[:200]!r}")
+            inner = path_ids + (id(value),)
+            children = [(item, f"{prefix}.{key}" if prefix else str(key), inner)
+                        for key, item in value.items()]
+            stack.extend(reversed(children))  # popped in the file's order
 
 
 def open(path: Path) -> PytorchSource:  # noqa: A001 - the reader protocol's name
