@@ -72,6 +72,20 @@ def zip_bytes(members: list[tuple[str, bytes]], compression: int = zipfile.ZIP_S
     return buffer.getvalue()
 
 
+def declare_sizes(archive: bytes, sizes: dict[str, int]) -> bytes:
+    """`archive` with the central directory declaring `sizes` (uncompressed) for the named
+    members: what a bomb declares, without the bytes to back it."""
+    changed = bytearray(archive)
+    pos = changed.find(b"PK\x01\x02")
+    while pos != -1:
+        name_length = struct.unpack_from("<H", changed, pos + 28)[0]
+        name = changed[pos + 46:pos + 46 + name_length].decode()
+        if name in sizes:
+            struct.pack_into("<I", changed, pos + 24, sizes[name])
+        pos = changed.find(b"PK\x01\x02", pos + 46)
+    return bytes(changed)
+
+
 def npy_bytes(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     np.lib.format.write_array(buffer, array, allow_pickle=False)
@@ -280,10 +294,12 @@ def make_npz_cases() -> None:
     add("npz_object_metadata", "npz/object_metadata.npz",
         zip_bytes([("__grutool__.npy", npy_header("|O", ()) + EVIL_PICKLE)]), 1,
         "only a __grutool__ object array (a pickle calling os.system)", code_marker=True)
-    bomb = npy_header("<f4", (50 * 2**18,)) + bytes(50 * 2**20)
+    # Inflating 1000x is no fault (an honest array of zeros does it); a member inflating
+    # past what its own header declares is.
+    bomb = npy_header("<f4", (4,)) + bytes(50 * 2**20)
     add("npz_zip_bomb", "npz/zip_bomb.npz",
         zip_bytes([("bomb.npy", bomb)], zipfile.ZIP_DEFLATED), 2,
-        "a deflated member inflating 50 MiB of zeros (about 1000x)")
+        "a deflated member inflating 50 MiB of zeros under a header declaring 4 floats")
     add("npz_many_members", "npz/many_members.npz",
         zip_bytes([(f"{k:04d}", b"") for k in range(1500)]), 1,
         "1500 empty members, none an array")
@@ -479,8 +495,10 @@ def make_pytorch_cases() -> None:
     add("pt_path_escape", "pytorch/path_escape.pt",
         zip_bytes([("../evil", b"x"), *members]), 2, "a member named ../evil")
     add("pt_zip_bomb", "pytorch/zip_bomb.pt",
-        zip_bytes([*members, ("gru_cell/data/99", bytes(48 * 2**20))], zipfile.ZIP_DEFLATED), 2,
-        "a deflated member inflating 48 MiB (about 1000x)")
+        declare_sizes(zip_bytes([*members, *((f"gru_cell/data/{99 - k}", b"\x00" * 64)
+                                             for k in range(20))], zipfile.ZIP_DEFLATED),
+                      {f"gru_cell/data/{99 - k}": 2**32 - 2 for k in range(20)}), 2,
+        "20 members whose directory entries declare 4 GiB each (80 GiB in all)")
     data_name = next(n for n, p in members if "/data/" in n and len(p) > 16)
     add("pt_storage_truncated", "pytorch/storage_truncated.pt",
         zip_bytes([(n, p[:8] if n == data_name else p) for n, p in members]), 2,
