@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..cells import FORWARD, REVERSE, CanonicalWeights, GruCell, Recognition
+from ..gates import X_AT_W, split_gates
 from ..gru import ACTIVATIONS
 
 if TYPE_CHECKING:
@@ -360,24 +361,27 @@ def to_canonical(cell: GruCell, read: Callable[[str], "np.ndarray"]) -> Canonica
     kernel = read(cell.roles["kernel"])
     recurrent = read(cell.roles["recurrent_kernel"])
     if cell.layout == KERAS_CUDNN_GRU:
-        def input_block(k: int) -> "np.ndarray":
-            return kernel[:, k * hidden:(k + 1) * hidden].reshape(hidden, inputs).T
-
-        def recurrent_block(k: int) -> "np.ndarray":
-            return recurrent[:, k * hidden:(k + 1) * hidden].reshape(hidden, hidden).T
+        # Each gate block holds cuDNN's row-major [H, rows] matrix, not x @ W.
+        weights = {f"W_i{gate}": kernel[:, k * hidden:(k + 1) * hidden].reshape(hidden, inputs).T
+                   for k, gate in enumerate("zrn")}
+        weights.update({f"W_h{gate}": recurrent[:, k * hidden:(k + 1) * hidden]
+                        .reshape(hidden, hidden).T for k, gate in enumerate("zrn")})
     else:
-        def input_block(k: int) -> "np.ndarray":
-            return kernel[:, k * hidden:(k + 1) * hidden]
-
-        def recurrent_block(k: int) -> "np.ndarray":
-            return recurrent[:, k * hidden:(k + 1) * hidden]
-
-    weights: CanonicalWeights = {
-        "W_iz": input_block(0), "W_ir": input_block(1), "W_in": input_block(2),
-        "W_hz": recurrent_block(0), "W_hr": recurrent_block(1), "W_hn": recurrent_block(2),
-    }
+        weights = {**split_gates(kernel, "zrn", "W_i", X_AT_W),
+                   **split_gates(recurrent, "zrn", "W_h", X_AT_W)}
     if "bias" not in cell.roles:
         return weights
+    bias = read(cell.roles["bias"])
+    if bias.ndim == 2:  # reset_after: row 0 input, row 1 recurrent
+        input_bias, recurrent_bias = bias[0], bias[1]
+    elif bias.shape[0] == 6 * hidden:  # CuDNNGRU: input biases, then recurrent
+        input_bias, recurrent_bias = bias[:3 * hidden], bias[3 * hidden:]
+    else:
+        input_bias, recurrent_bias = bias, None
+    weights.update(split_gates(input_bias, "zrn", "b_i"))
+    if recurrent_bias is not None:
+        weights.update(split_gates(recurrent_bias, "zrn", "b_h"))
+    return weights
     bias = read(cell.roles["bias"])
     if bias.ndim == 2:
         input_bias, recurrent_bias = bias[0], bias[1]

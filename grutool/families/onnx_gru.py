@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..cells import FORWARD, REVERSE, CanonicalWeights, GruCell, Recognition
+from ..gates import W_AT_X, split_gates
 
 if TYPE_CHECKING:
     import numpy as np
@@ -168,17 +169,11 @@ def _fits(lower: list[GruCell], upper: list[GruCell]) -> bool:
 
 
 def to_canonical(cell: GruCell, read: Callable[[str], "np.ndarray"]) -> CanonicalWeights:
-    hidden, index = cell.hidden_size, cell.extra["direction_index"]
-    gates = {"z": slice(0, hidden), "r": slice(hidden, 2 * hidden), "n": slice(2 * hidden, 3 * hidden)}
-    w, r = read(cell.roles["W"])[index], read(cell.roles["R"])[index]
-    weights: CanonicalWeights = {}
-    for gate in ("r", "z", "n"):
-        weights[f"W_i{gate}"] = w[gates[gate]].T
-    for gate in ("r", "z", "n"):
-        weights[f"W_h{gate}"] = r[gates[gate]].T
+    index = cell.extra["direction_index"]
+    weights = {**split_gates(read(cell.roles["W"])[index], "zrn", "W_i", W_AT_X),
+               **split_gates(read(cell.roles["R"])[index], "zrn", "W_h", W_AT_X)}
     if "B" in cell.roles:
-        b = read(cell.roles["B"])[index]
-        for gate in ("r", "z", "n"):
-            weights[f"b_i{gate}"] = b[gates[gate]]
-            weights[f"b_h{gate}"] = b[3 * hidden:][gates[gate]]
+        biases = read(cell.roles["B"])[index]  # W's biases, then R's
+        weights.update(split_gates(biases[:3 * cell.hidden_size], "zrn", "b_i"))
+        weights.update(split_gates(biases[3 * cell.hidden_size:], "zrn", "b_h"))
     return weights

@@ -19,6 +19,7 @@ import re
 from typing import TYPE_CHECKING, Callable
 
 from ..cells import FORWARD, REVERSE, CanonicalWeights, GruCell, Recognition
+from ..gates import W_AT_X, split_gates
 
 if TYPE_CHECKING:
     import numpy as np
@@ -88,17 +89,9 @@ def _add_cell(result: Recognition, infos: dict[str, "TensorInfo"], tensors: dict
 
 
 def to_canonical(cell: GruCell, read: Callable[[str], "np.ndarray"]) -> CanonicalWeights:
-    hidden = cell.hidden_size
-    gates = {"r": slice(0, hidden), "z": slice(hidden, 2 * hidden), "n": slice(2 * hidden, None)}
-    weight_ih, weight_hh = read(cell.roles["weight_ih"]), read(cell.roles["weight_hh"])
-    weights: CanonicalWeights = {}
-    for gate, rows in gates.items():
-        weights[f"W_i{gate}"] = weight_ih[rows].T
-    for gate, rows in gates.items():
-        weights[f"W_h{gate}"] = weight_hh[rows].T
-    for role, side in (("bias_ih", "i"), ("bias_hh", "h")):
+    weights = {**split_gates(read(cell.roles["weight_ih"]), "rzn", "W_i", W_AT_X),
+               **split_gates(read(cell.roles["weight_hh"]), "rzn", "W_h", W_AT_X)}
+    for role, prefix in (("bias_ih", "b_i"), ("bias_hh", "b_h")):
         if role in cell.roles:
-            bias = read(cell.roles[role])
-            for gate, rows in gates.items():
-                weights[f"b_{side}{gate}"] = bias[rows]
+            weights.update(split_gates(read(cell.roles[role]), "rzn", prefix))
     return weights

@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable
 
 from ..cells import CanonicalWeights, GruCell, Recognition
-from .tf_scopes import place, recognise_scoped
+from .tf_scopes import place, recognise_scoped, split_gates_kernel
 
 if TYPE_CHECKING:
     import numpy as np
@@ -77,18 +77,7 @@ def _cell(scope: str, tensors: dict[str, str], infos: dict[str, "TensorInfo"],
 
 
 def to_canonical(cell: GruCell, read: Callable[[str], "np.ndarray"]) -> CanonicalWeights:
-    inputs, hidden = cell.input_size, cell.hidden_size
-    gates_kernel = read(cell.roles["gates_kernel"])
-    gates_bias = read(cell.roles["gates_bias"])
-    return {
-        "W_ir": gates_kernel[:inputs, :hidden],
-        "W_iz": gates_kernel[:inputs, hidden:],
-        "W_in": read(cell.roles["input_kernel"]),
-        "W_hr": gates_kernel[inputs:, :hidden],
-        "W_hz": gates_kernel[inputs:, hidden:],
-        "W_hn": read(cell.roles["hidden_kernel"]),
-        "b_ir": gates_bias[:hidden],
-        "b_iz": gates_bias[hidden:],
-        "b_in": read(cell.roles["input_bias"]),
-        "b_hn": read(cell.roles["hidden_bias"]),
-    }
+    return {**split_gates_kernel(read(cell.roles["gates_kernel"]), read(cell.roles["gates_bias"]),
+                                 cell.input_size),
+            "W_in": read(cell.roles["input_kernel"]), "W_hn": read(cell.roles["hidden_kernel"]),
+            "b_in": read(cell.roles["input_bias"]), "b_hn": read(cell.roles["hidden_bias"])}

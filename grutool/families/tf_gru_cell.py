@@ -17,7 +17,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Callable
 
 from ..cells import CanonicalWeights, GruCell, Recognition
-from .tf_scopes import place, recognise_scoped
+from .tf_scopes import place, recognise_scoped, split_gates_kernel
 
 if TYPE_CHECKING:
     import numpy as np
@@ -83,18 +83,8 @@ def _shape_problem(gk: "TensorInfo", gb: "TensorInfo", ck: "TensorInfo", cb: "Te
 
 
 def to_canonical(cell: GruCell, read: Callable[[str], "np.ndarray"]) -> CanonicalWeights:
-    inputs, hidden = cell.input_size, cell.hidden_size
-    gates_kernel = read(cell.roles["gates_kernel"])
-    gates_bias = read(cell.roles["gates_bias"])
     candidate_kernel = read(cell.roles["candidate_kernel"])
-    return {
-        "W_ir": gates_kernel[:inputs, :hidden],
-        "W_iz": gates_kernel[:inputs, hidden:],
-        "W_in": candidate_kernel[:inputs],
-        "W_hr": gates_kernel[inputs:, :hidden],
-        "W_hz": gates_kernel[inputs:, hidden:],
-        "W_hn": candidate_kernel[inputs:],
-        "b_ir": gates_bias[:hidden],
-        "b_iz": gates_bias[hidden:],
-        "b_in": read(cell.roles["candidate_bias"]),
-    }
+    return {**split_gates_kernel(read(cell.roles["gates_kernel"]), read(cell.roles["gates_bias"]),
+                                 cell.input_size),
+            "W_in": candidate_kernel[:cell.input_size], "W_hn": candidate_kernel[cell.input_size:],
+            "b_in": read(cell.roles["candidate_bias"])}

@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING, Callable
 from ..cells import FORWARD, REVERSE
 
 if TYPE_CHECKING:
-    from ..cells import GruCell, Recognition
+    import numpy as np
+
+    from ..cells import CanonicalWeights, GruCell, Recognition
     from ..tensors import TensorInfo
 
     CellMaker = Callable[[str, dict[str, str], dict[str, TensorInfo], list[str]], GruCell | None]
@@ -95,3 +97,13 @@ def recognise_scoped(unclaimed: list["TensorInfo"], suffixes: dict[str, str], an
         for tensor in present:
             result.claimed |= slots_of(names, tensor)
     return result
+
+
+def split_gates_kernel(kernel: "np.ndarray", bias: "np.ndarray", inputs: int) -> "CanonicalWeights":
+    """W_ir, W_iz, W_hr, W_hz, b_ir, b_iz from a TF 1 `gates` kernel [I+H, 2H] (rows x then h,
+    columns r | u) and its bias [2H]: GRUCell, GRUBlockCell and CudnnCompatibleGRUCell share it."""
+    from ..gates import X_AT_W, split_gates
+
+    return {**split_gates(kernel[:inputs], "rz", "W_i", X_AT_W),
+            **split_gates(kernel[inputs:], "rz", "W_h", X_AT_W),
+            **split_gates(bias, "rz", "b_i")}

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from typing import Callable
 
+import numpy as np
+
 from ..cells import CanonicalWeights, GruCell, GruModule
-
-
-def bias(weights: CanonicalWeights, name: str, hidden: int) -> np.ndarray:
-    """A canonical bias, zero where the source cell has none (absent means zero)."""
-    if name in weights:
-        return np.asarray(weights[name])
-    return np.zeros(hidden, dtype=weights["W_hn"].dtype)
 
 
 def unsupported_activations(cell: GruCell, target: str) -> str | None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..cells import CanonicalWeights, GruCell, GruModule
-from .common import bias, per_cell_arrays
+from ..gates import X_AT_W, fuse_gates
+from .common import per_cell_arrays
 
 NAME = "keras"
 RESET_AFTER = (False, True)
@@ -29,21 +30,15 @@ def unsupported(cell: GruCell) -> str | None:
 
 
 def cell_arrays(cell: GruCell, w: CanonicalWeights) -> dict[str, np.ndarray]:
-    hidden = w["W_hn"].shape[0]
-    dtype = w["W_ir"].dtype
-    kernel = np.concatenate([w["W_iz"], w["W_ir"], w["W_in"]], axis=1)
-    recurrent = np.concatenate([w["W_hz"], w["W_hr"], w["W_hn"]], axis=1)
-    input_bias = np.concatenate([bias(w, name, hidden) for name in ("b_iz", "b_ir", "b_in")])
-    recurrent_bias = np.concatenate([bias(w, name, hidden) for name in ("b_hz", "b_hr", "b_hn")])
+    input_bias, recurrent_bias = fuse_gates(w, "zrn", "b_i"), fuse_gates(w, "zrn", "b_h")
     if cell.reset_after:
         fused_bias = np.stack([input_bias, recurrent_bias])
     else:
         # With the reset before the product every recurrent bias sits outside it: folding
         # it into the input bias is exact.
-        fused_bias = input_bias + recurrent_bias
-    return {"kernel": kernel.astype(dtype, copy=False),
-            "recurrent_kernel": recurrent.astype(dtype, copy=False),
-            "bias": fused_bias.astype(dtype, copy=False)}
+        fused_bias = (input_bias + recurrent_bias).astype(input_bias.dtype)
+    return {"kernel": fuse_gates(w, "zrn", "W_i", X_AT_W),
+            "recurrent_kernel": fuse_gates(w, "zrn", "W_h", X_AT_W), "bias": fused_bias}
 
 
 def from_canonical(modules: list[GruModule], weights: dict[str, CanonicalWeights]) -> dict[str, np.ndarray]:

@@ -14,8 +14,8 @@ import numpy as np
 
 from ..cells import CanonicalWeights, GruCell, GruModule
 from ..errors import InexactConversionError, MissingExtraError
+from ..gates import W_AT_X, fuse_gates
 from ..tensors import MemorySource
-from .common import bias
 
 NAME = "onnx"
 RESET_AFTER = (False, True)
@@ -38,11 +38,9 @@ def _layer_arrays(layer_cells: list[GruCell], weights: dict[str, CanonicalWeight
     ws, rs, bs = [], [], []
     for cell in layer_cells:
         w = weights[cell.name]
-        hidden = w["W_hn"].shape[0]
-        ws.append(np.concatenate([w["W_iz"], w["W_ir"], w["W_in"]], axis=1).T)
-        rs.append(np.concatenate([w["W_hz"], w["W_hr"], w["W_hn"]], axis=1).T)
-        bs.append(np.concatenate([bias(w, name, hidden) for name in
-                                  ("b_iz", "b_ir", "b_in", "b_hz", "b_hr", "b_hn")]))
+        ws.append(fuse_gates(w, "zrn", "W_i", W_AT_X))
+        rs.append(fuse_gates(w, "zrn", "W_h", W_AT_X))
+        bs.append(np.concatenate([fuse_gates(w, "zrn", "b_i"), fuse_gates(w, "zrn", "b_h")]))
     return {"W": np.stack(ws).astype(np.float32), "R": np.stack(rs).astype(np.float32),
             "B": np.stack(bs).astype(np.float32)}
 

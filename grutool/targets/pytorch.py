@@ -14,7 +14,8 @@ import numpy as np
 
 from ..cells import CanonicalWeights, GruCell, GruModule
 from ..errors import MissingExtraError
-from .common import bias, unsupported_activations
+from ..gates import W_AT_X, fuse_gates
+from .common import unsupported_activations
 
 NAME = "pytorch"
 RESET_AFTER = (True,)
@@ -51,18 +52,12 @@ def from_canonical(modules: list[GruModule], weights: dict[str, CanonicalWeights
         # nn.GRU numbers its layers from 0 whatever the source called them.
         for index, layer_cells in enumerate(module.layers()):
             for cell in layer_cells:
-                suffix = f"l{index}" + ("_reverse" if cell.direction == "reverse" else "")
+                key = f"{module.name}.{{}}_l{index}" + ("_reverse" if cell.direction == "reverse" else "")
                 w = weights[cell.name]
-                hidden = w["W_hn"].shape[0]
-                prefix = f"{module.name}."
-                arrays[prefix + f"weight_ih_{suffix}"] = np.ascontiguousarray(
-                    np.concatenate([w["W_ir"], w["W_iz"], w["W_in"]], axis=1).T)
-                arrays[prefix + f"weight_hh_{suffix}"] = np.ascontiguousarray(
-                    np.concatenate([w["W_hr"], w["W_hz"], w["W_hn"]], axis=1).T)
-                arrays[prefix + f"bias_ih_{suffix}"] = np.concatenate(
-                    [bias(w, name, hidden) for name in ("b_ir", "b_iz", "b_in")]).astype(w["W_ir"].dtype)
-                arrays[prefix + f"bias_hh_{suffix}"] = np.concatenate(
-                    [bias(w, name, hidden) for name in ("b_hr", "b_hz", "b_hn")]).astype(w["W_ir"].dtype)
+                arrays[key.format("weight_ih")] = fuse_gates(w, "rzn", "W_i", W_AT_X)
+                arrays[key.format("weight_hh")] = fuse_gates(w, "rzn", "W_h", W_AT_X)
+                arrays[key.format("bias_ih")] = fuse_gates(w, "rzn", "b_i")
+                arrays[key.format("bias_hh")] = fuse_gates(w, "rzn", "b_h")
     return arrays
 
 

@@ -17,7 +17,8 @@ import numpy as np
 
 from ..cells import CanonicalWeights, GruCell, GruModule
 from ..errors import MissingExtraError, OutputError
-from .common import bias, per_cell_arrays, unsupported_activations
+from ..gates import X_AT_W, fuse_gates
+from .common import per_cell_arrays, unsupported_activations
 
 NAME = "tf"
 RESET_AFTER = (False,)
@@ -32,21 +33,16 @@ def unsupported(cell: GruCell) -> str | None:
 
 
 def cell_arrays(cell: GruCell, weights: CanonicalWeights) -> dict[str, np.ndarray]:
-    hidden = weights["W_hn"].shape[0]
-    dtype = weights["W_ir"].dtype
-    gates_kernel = np.concatenate([
-        np.concatenate([weights["W_ir"], weights["W_iz"]], axis=1),
-        np.concatenate([weights["W_hr"], weights["W_hz"]], axis=1)], axis=0)
+    dtype = weights["W_hn"].dtype
+    gates_kernel = np.concatenate([fuse_gates(weights, "rz", "W_i", X_AT_W),
+                                   fuse_gates(weights, "rz", "W_h", X_AT_W)], axis=0)
     candidate_kernel = np.concatenate([weights["W_in"], weights["W_hn"]], axis=0)
-    gates_bias = np.concatenate([bias(weights, "b_ir", hidden) + bias(weights, "b_hr", hidden),
-                                 bias(weights, "b_iz", hidden) + bias(weights, "b_hz", hidden)])
-    # Exact for a reset-before source; for reset-after b_hn sits inside r * (…) and this
-    # is the approximation --allow-inexact accepts (the error is measured and reported).
-    candidate_bias = bias(weights, "b_in", hidden) + bias(weights, "b_hn", hidden)
-    return {"gates/kernel": gates_kernel.astype(dtype, copy=False),
-            "gates/bias": gates_bias.astype(dtype, copy=False),
-            "candidate/kernel": candidate_kernel.astype(dtype, copy=False),
-            "candidate/bias": candidate_bias.astype(dtype, copy=False)}
+    # One bias per gate: the recurrent ones fold in exactly (outside the reset product);
+    # b_hn does only for a reset-before source, the approximation --allow-inexact accepts.
+    gates_bias = fuse_gates(weights, "rz", "b_i") + fuse_gates(weights, "rz", "b_h")
+    candidate_bias = fuse_gates(weights, "n", "b_i") + fuse_gates(weights, "n", "b_h")
+    return {"gates/kernel": gates_kernel, "gates/bias": gates_bias.astype(dtype),
+            "candidate/kernel": candidate_kernel, "candidate/bias": candidate_bias.astype(dtype)}
 
 
 def from_canonical(modules: list[GruModule], weights: dict[str, CanonicalWeights]) -> dict[str, np.ndarray]:
