@@ -61,6 +61,9 @@ class GruCell:
         }
         if self.variant:
             data["variant"] = self.variant
+        if self.extra.get("outputs_time_reversed"):
+            # A lone Keras `go_backwards` layer returns its steps last-read first.
+            data["outputs_time_reversed"] = True
         return data
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .cells import CANONICAL_NAMES
-from .stats import looks_untrained
+from .stats import gate_stats, looks_untrained
 from .verify import cell_order
 
 if TYPE_CHECKING:
@@ -97,16 +97,10 @@ def check_checkpoint(checkpoint: "Checkpoint", *, cells: int | None = None,
 
 
 def _finite_check(checkpoint: "Checkpoint") -> Check:
-    bad = []
-    for cell in checkpoint.cells:
-        for name, array in checkpoint.canonical(cell).items():
-            values = np.asarray(array)
-            if values.dtype.kind not in "fc":  # bfloat16 and friends (ml_dtypes) are kind "V"
-                values = values.astype(np.float32)
-            nan = int(np.isnan(values).sum())
-            inf = int(np.isinf(values).sum())
-            if nan or inf:
-                bad.append(f"{cell.name}/{name} has {nan} NaN and {inf} Inf")
+    bad = [f"{cell.name}/{name} has {stats['nan']} NaN and {stats['inf']} Inf"
+           for cell in checkpoint.cells
+           for name, stats in gate_stats(checkpoint.canonical(cell)).items()
+           if stats["nan"] or stats["inf"]]
     return Check("finite", not bad, _some(bad) if bad else "no NaN or Inf in any cell")
 
 

@@ -125,3 +125,15 @@ def test_flax_scalars_named_like_a_cell_are_not_a_crash(run_json, tmp_path):
                       **{f"g/{d}/kernel": np.float32(1) for d in ("ir", "iz", "in", "hr", "hz", "hn")}})
     result, report = run_json("inspect", path)
     assert result.exit_code == 1 and "Traceback" not in result.stderr
+
+
+def test_go_backwards_is_visible_in_inspect_and_split(run_json, run, tmp_path):
+    path = KERAS / "k3_go_backwards" / "model.keras"
+    _, report = run_json("inspect", path, "--no-stats")
+    (cell,) = report["cells"]
+    assert cell["direction"] == "reverse" and cell["outputs_time_reversed"] is True
+    out = tmp_path / "w.npz"
+    assert run("split", path, "--out", out).exit_code == 0
+    with np.load(out) as data:
+        metadata = json.loads(str(data["__grutool__"]))
+    assert metadata["cells"][cell["name"]]["outputs_time_reversed"] is True
