@@ -38,7 +38,7 @@ def _quiet_tensorflow():
 # A test marked for a framework needs that framework's package; without it the test is
 # skipped (the default `pip install -e '.[test]'` run), with it the test must pass.
 MARKER_PACKAGES = {"tensorflow": "tensorflow", "torch": "torch", "onnx": "onnxruntime",
-                   "keras": "keras"}
+                   "keras": "keras", "flax": "msgpack"}
 
 
 def pytest_runtest_setup(item):

@@ -35,8 +35,8 @@ class Source:
     @property
     def marks(self) -> list:
         """Reading .pt needs torch and .onnx needs onnx, whatever the target."""
-        suffix = self.path.suffix
-        return [pytest.mark.torch] if suffix == ".pt" else [pytest.mark.onnx] if suffix == ".onnx" else []
+        return {".pt": [pytest.mark.torch], ".onnx": [pytest.mark.onnx],
+                ".msgpack": [pytest.mark.flax]}.get(self.path.suffix, [])
 
     def reference_io(self) -> tuple[np.ndarray, np.ndarray]:
         with np.load(self.reference, allow_pickle=False) as data:
@@ -90,6 +90,15 @@ SOURCES += [
            TF_OTHER / "gru_block_cell" / "reference.npz"),
     Source("tf-cudnn-compatible", TF_OTHER / "cudnn_compatible", "stack_bidirectional_rnn", True,
            TF_OTHER / "cudnn_compatible" / "reference.npz"),
+]
+FLAX = FIXTURES / "flax"
+SOURCES += [
+    Source("flax-linen", FLAX / "rnn_gru_dotted.npz", "params.cell", True, FLAX / "reference.npz",
+           output_key="rnn_gru/y"),
+    Source("flax-linen-bidi", FLAX / "bidirectional_gru.msgpack", "params/encoder", True,
+           FLAX / "reference.npz", output_key="bidirectional_gru/y"),
+    Source("flax-nnx-bidi", FLAX / "nnx_bidirectional_gru.msgpack", "encoder", True,
+           FLAX / "reference.npz", output_key="nnx_bidirectional_gru/y"),
 ]
 TARGET_SUFFIX = {"pytorch": ".safetensors", "keras": ".npz", "onnx": ".onnx", "tf": ".npz"}
 EXACT = {"pytorch": (True,), "keras": (False, True), "onnx": (False, True), "tf": (False,)}
