@@ -11,7 +11,6 @@ import sys
 import time
 import zipfile
 
-import crc32c
 import numpy as np
 import pytest
 
@@ -19,71 +18,24 @@ from grutool.errors import CorruptFileError, InputError
 from grutool.readers import open_source
 
 from conftest import FIXTURES
+from tf_table_writer import proto_field, table_bytes, varint
 
 KERAS = FIXTURES / "keras"
 
-# --- protobuf and LevelDB-table writers, just enough for a TF checkpoint index ------------------
-
-
-def varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def field_varint(number: int, value: int) -> bytes:
-    return varint(number << 3) + varint(value)
-
-
-def field_bytes(number: int, payload: bytes) -> bytes:
-    return varint(number << 3 | 2) + varint(len(payload)) + payload
-
-
 def shape(*dims: int) -> bytes:
-    return b"".join(field_bytes(2, field_varint(1, size)) for size in dims)
-
-
-def masked_crc(data: bytes) -> int:
-    crc = crc32c.crc32c(data)
-    return ((((crc >> 15) | (crc << 17)) & 0xFFFFFFFF) + 0xA282EAD8) & 0xFFFFFFFF
-
-
-def block(entries: list[tuple[bytes, bytes]]) -> bytes:
-    body = b"".join(varint(0) + varint(len(key)) + varint(len(value)) + key + value
-                    for key, value in entries)
-    return body + struct.pack("<II", 0, 1)  # one restart point, at 0
-
-
-def table(entries: list[tuple[bytes, bytes]]) -> bytes:
-    """A LevelDB-style table with valid crc32cs: one data block, its index block, the footer."""
-    def with_trailer(contents: bytes) -> bytes:
-        return contents + b"\x00" + struct.pack("<I", masked_crc(contents + b"\x00"))
-
-    data = block(sorted(entries))
-    index = block([(sorted(entries)[-1][0], varint(0) + varint(len(data)))])
-    out = with_trailer(data)
-    index_offset = len(out)
-    out += with_trailer(index)
-    handles = varint(0) + varint(0) + varint(index_offset) + varint(len(index))
-    return out + handles.ljust(40, b"\x00") + struct.pack("<Q", 0xDB4775248B80FB57)
+    return b"".join(proto_field(2, proto_field(1, size)) for size in dims)
 
 
 def bundle(tmp_path, header: bytes, entry: bytes):
     """A V2 checkpoint prefix whose index holds `header` and one tensor entry `w`."""
     prefix = tmp_path / "model.ckpt"
-    (tmp_path / "model.ckpt.index").write_bytes(table([(b"", header), (b"w", entry)]))
+    (tmp_path / "model.ckpt.index").write_bytes(table_bytes([(b"", header), (b"w", entry)]))
     (tmp_path / "model.ckpt.data-00000-of-00001").write_bytes(bytes(16))
     return prefix
 
 
-GOOD_HEADER = field_varint(1, 1) + field_bytes(3, field_varint(1, 1))
-GOOD_ENTRY = field_varint(1, 1) + field_bytes(2, shape(4)) + field_varint(5, 16)
+GOOD_HEADER = proto_field(1, 1) + proto_field(3, proto_field(1, 1))
+GOOD_ENTRY = proto_field(1, 1) + proto_field(2, shape(4)) + proto_field(5, 16)
 
 
 def v1_checkpoint(tmp_path, name: bytes, dtype: int, dims: tuple[int, ...],
@@ -96,30 +48,30 @@ def v1_checkpoint(tmp_path, name: bytes, dtype: int, dims: tuple[int, ...],
         slices = [[(0, None)] * len(dims)]
 
     def extent(start, length):
-        return field_varint(1, start) + (b"" if length is None else field_varint(2, length))
+        return proto_field(1, start) + (b"" if length is None else proto_field(2, length))
 
     slice_messages = b"".join(
-        field_bytes(4, b"".join(field_bytes(1, extent(*e)) for e in box)) for box in slices)
-    tensor = field_bytes(1, name) + field_bytes(2, shape(*dims)) + field_varint(3, dtype) \
+        proto_field(4, b"".join(proto_field(1, extent(*e)) for e in box)) for box in slices)
+    tensor = proto_field(1, name) + proto_field(2, shape(*dims)) + proto_field(3, dtype) \
         + slice_messages
-    entries = [(b"", field_bytes(1, field_bytes(1, tensor)))]
+    entries = [(b"", proto_field(1, proto_field(1, tensor)))]
     for key_extents, proto in (values or {}).items():
-        entries.append((key_extents, field_bytes(2, field_bytes(3, proto))))
+        entries.append((key_extents, proto_field(2, proto_field(3, proto))))
     path = tmp_path / "model.ckpt"
-    path.write_bytes(table(entries))
+    path.write_bytes(table_bytes(entries))
     return path, slice_key
 
 
 # --- TF checkpoints (finding 1-5, 12) ----------------------------------------------------------
 
 @pytest.mark.parametrize("header, entry", [
-    (GOOD_HEADER, field_varint(1, 1) + field_varint(2, 4) + field_varint(5, 16)),  # shape: varint
-    (GOOD_HEADER, field_varint(1, 1) + field_bytes(2, shape(4)) + field_bytes(3, b"\x00")
-     + field_varint(5, 16)),  # shard: bytes
-    (GOOD_HEADER, field_bytes(1, b"\x01") + field_bytes(2, shape(4)) + field_varint(5, 16)),
-    (field_bytes(1, b"\x01") + field_bytes(3, field_varint(1, 1)), GOOD_ENTRY),  # num_shards
-    (field_varint(1, 1) + field_varint(3, 7), GOOD_ENTRY),  # version: varint
-    (field_varint(1, 1) + field_bytes(3, b"\xff"), GOOD_ENTRY),  # version: a cut varint
+    (GOOD_HEADER, proto_field(1, 1) + proto_field(2, 4) + proto_field(5, 16)),  # shape: varint
+    (GOOD_HEADER, proto_field(1, 1) + proto_field(2, shape(4)) + proto_field(3, b"\x00")
+     + proto_field(5, 16)),  # shard: bytes
+    (GOOD_HEADER, proto_field(1, b"\x01") + proto_field(2, shape(4)) + proto_field(5, 16)),
+    (proto_field(1, b"\x01") + proto_field(3, proto_field(1, 1)), GOOD_ENTRY),  # num_shards
+    (proto_field(1, 1) + proto_field(3, 7), GOOD_ENTRY),  # version: varint
+    (proto_field(1, 1) + proto_field(3, b"\xff"), GOOD_ENTRY),  # version: a cut varint
 ], ids=["shape-varint", "shard-bytes", "dtype-bytes", "header-shards-bytes",
         "header-version-varint", "header-version-damaged"])
 def test_wrong_wire_types_with_valid_crcs_are_corrupt_files(tmp_path, header, entry):
@@ -144,7 +96,7 @@ def test_v1_uint32_and_uint64_tensors_read(tmp_path):
         key = slice_key(b"w", ((0, None),))
         packed = b"".join(varint(v) for v in values)
         path, _ = v1_checkpoint(folder, b"w", dtype, (2,),
-                                values={key: field_bytes(field, packed)})
+                                values={key: proto_field(field, packed)})
         with open_source(path) as source:
             assert source.read("w").tolist() == values
 
@@ -152,7 +104,7 @@ def test_v1_uint32_and_uint64_tensors_read(tmp_path):
 def test_v1_float_sent_as_an_oversized_varint_is_corrupt(tmp_path):
     _, slice_key = v1_checkpoint(tmp_path, b"w", 1, (1,))
     path, _ = v1_checkpoint(tmp_path, b"w", 1, (1,),
-                            values={slice_key(b"w", ((0, None),)): field_varint(5, 2**40)})
+                            values={slice_key(b"w", ((0, None),)): proto_field(5, 2**40)})
     with open_source(path) as source, pytest.raises(CorruptFileError, match="does not fit"):
         source.read("w")
 

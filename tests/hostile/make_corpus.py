@@ -35,6 +35,9 @@ FIXTURES = ROOT / "tests" / "fixtures"
 CORPUS = HERE / "corpus"
 MARKER = "GRUTOOL_PWNED"  # a pickle that runs would create this file in the working folder
 TF_SINGLE = FIXTURES / "tf_gru_cell" / "single"
+
+sys.path.insert(0, str(HERE.parent))  # tests/, for the shared index writer
+from tf_table_writer import footer, proto_field, table_bytes  # noqa: E402
 # A fixed timestamp keeps zip members byte-identical between runs.
 ZIP_DATE = (2020, 1, 1, 0, 0, 0)
 
@@ -105,26 +108,6 @@ EVIL_PICKLE = f"cos\nsystem\n(V touch {MARKER}\ntR.".encode()
 
 # --- TensorFlow -------------------------------------------------------------------------
 
-def varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def proto_field(number: int, value: int | bytes, wire: int | None = None) -> bytes:
-    if isinstance(value, bytes):
-        return varint(number << 3 | 2) + varint(len(value)) + value
-    if wire == 5:
-        return varint(number << 3 | 5) + struct.pack("<I", value)
-    return varint(number << 3) + varint(value & ((1 << 64) - 1))
-
-
 def bundle_entry(dtype: int, shape: list[int], shard: int, offset: int, size: int,
                  crc: int | None) -> bytes:
     shape_proto = b"".join(proto_field(2, proto_field(1, dim)) for dim in shape)
@@ -133,44 +116,6 @@ def bundle_entry(dtype: int, shape: list[int], shard: int, offset: int, size: in
     if crc is not None:
         message += proto_field(6, crc, wire=5)
     return message
-
-
-def table_block(entries: list[tuple[bytes, bytes]]) -> bytes:
-    """A block with every entry a restart point (no shared key prefixes)."""
-    body = bytearray()
-    restarts = []
-    for key, value in entries:
-        restarts.append(len(body))
-        body += varint(0) + varint(len(key)) + varint(len(value)) + key + value
-    for restart in restarts:
-        body += struct.pack("<I", restart)
-    body += struct.pack("<I", len(restarts))
-    return bytes(body)
-
-
-def table_bytes(entries: list[tuple[bytes, bytes]]) -> bytes:
-    """A LevelDB-style table: one data block, an empty metaindex, an index block, the footer."""
-    from grutool.readers.tf_bundle import TABLE_MAGIC, masked_crc32c
-
-    out = bytearray()
-
-    def put(block: bytes) -> tuple[int, int]:
-        offset = len(out)
-        out.extend(block + b"\x00")
-        out.extend(struct.pack("<I", masked_crc32c(block + b"\x00")))
-        return offset, len(block)
-
-    data_handle = put(table_block(entries))
-    meta_handle = put(struct.pack("<II", 0, 1))  # an empty block: one restart at 0
-    index_handle = put(table_block([(entries[-1][0] + b"\xff",
-                                     varint(data_handle[0]) + varint(data_handle[1]))]))
-    out += footer(meta_handle, index_handle, TABLE_MAGIC)
-    return bytes(out)
-
-
-def footer(meta_handle: tuple[int, int], index_handle: tuple[int, int], magic: int) -> bytes:
-    handles = b"".join(varint(n) for n in (*meta_handle, *index_handle))
-    return handles + b"\x00" * (40 - len(handles)) + struct.pack("<Q", magic)
 
 
 def tf_entries() -> list[tuple[bytes, bytes]]:
