@@ -382,15 +382,3 @@ def to_canonical(cell: GruCell, read: Callable[[str], "np.ndarray"]) -> Canonica
     if recurrent_bias is not None:
         weights.update(split_gates(recurrent_bias, "zrn", "b_h"))
     return weights
-    bias = read(cell.roles["bias"])
-    if bias.ndim == 2:
-        input_bias, recurrent_bias = bias[0], bias[1]
-    elif bias.shape[0] == 6 * hidden:
-        input_bias, recurrent_bias = bias[:3 * hidden], bias[3 * hidden:]
-    else:
-        input_bias, recurrent_bias = bias, None
-    for k, gate in enumerate("zrn"):
-        weights[f"b_i{gate}"] = input_bias[k * hidden:(k + 1) * hidden]
-        if recurrent_bias is not None:
-            weights[f"b_h{gate}"] = recurrent_bias[k * hidden:(k + 1) * hidden]
-    return weights
