@@ -33,7 +33,8 @@ class Checkpoint:
 
     @property
     def cells(self) -> list[GruCell]:
-        return self.recognition.cells
+        """Every cell, in model order."""
+        return self.recognition.ordered_cells()
 
     @property
     def modules(self) -> list[GruModule]:

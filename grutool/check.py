@@ -12,9 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .cells import CANONICAL_NAMES
+from .cells import CANONICAL_NAMES, model_order
 from .stats import gate_stats, looks_untrained
-from .verify import cell_order
 
 if TYPE_CHECKING:
     from .api import Checkpoint
@@ -105,7 +104,7 @@ def _finite_check(checkpoint: "Checkpoint") -> Check:
 
 
 def _match_check(checkpoint: "Checkpoint", other: "Checkpoint") -> Check:
-    ours, theirs = cell_order(checkpoint.cells), cell_order(other.cells)
+    ours, theirs = model_order(checkpoint.cells), model_order(other.cells)
     if len(ours) != len(theirs):
         return Check("match", False, f"{len(ours)} cells here, {len(theirs)} in {other.path}")
     differences = []

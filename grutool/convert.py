@@ -7,6 +7,7 @@ GRU on random inputs with a non-zero initial state. Above tolerance nothing is w
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,9 @@ from . import __version__, families, targets
 from .api import Checkpoint
 from .cells import GruCell, GruModule
 from .errors import InexactConversionError, UsageError
+from .families.canonical import METADATA_KEY
 from .tensors import MemorySource
-from .verify import DEFAULT_TOLERANCE, Verification, cell_order, verify_cells
+from .verify import DEFAULT_TOLERANCE, Verification, verify_modules
 from .writers import check_output, output_format, write_arrays
 
 
@@ -37,22 +39,30 @@ class Conversion:
             "modules": [module.to_json() for module in self.modules],
             "cells": {cell.name: self._cell_metadata(module, cell)
                       for module in self.modules for cell in module.cells},
-            "verification": self.verification.to_json(),
+            "verification": self.verification.to_json() if self.verification.modules else None,
             "inexact_cells": self.inexact_cells,
         }
 
     def _cell_metadata(self, module: GruModule, cell: GruCell) -> dict[str, Any]:
-        facts = {key: value for key, value in cell.to_json().items() if key != "name"}
-        cell_prefix = getattr(targets.target(self.target), "cell_prefix", None)
-        if cell_prefix is not None:  # where the target keeps this cell's tensors
-            facts["target_prefix"] = cell_prefix(module, cell)
-        return facts
+        return cell_metadata(targets.target(self.target), module, cell)
 
     def to_json(self) -> dict[str, Any]:
         return {"source": str(self.source), "target": self.target,
                 "modules": [module.name for module in self.modules],
                 "keys": list(self.arrays), "inexact_cells": self.inexact_cells,
                 "verification": self.verification.to_json()}
+
+
+def cell_metadata(target, module: GruModule, cell: GruCell) -> dict[str, Any]:
+    """What the converted file's metadata says of one source cell: its facts, the name grutool
+    gives it when reading the converted file (`target_name`), and where the target keeps its
+    tensors (`target_prefix`, for targets that keep cells apart)."""
+    facts = {key: value for key, value in cell.to_json().items() if key != "name"}
+    facts["target_name"] = target.cell_name(module, cell)
+    cell_prefix = getattr(target, "cell_prefix", None)
+    if cell_prefix is not None:
+        facts["target_prefix"] = cell_prefix(module, cell)
+    return facts
 
 
 def _placement(reset_after: bool) -> str:
@@ -101,39 +111,21 @@ def convert(checkpoint: Checkpoint, to: str, module: str | None = None,
                  "--allow-inexact converts anyway and reports the error")
     weights = {cell.name: checkpoint.canonical(cell) for cell in cells}
     arrays = target.from_canonical(modules, weights)
+    conversion = Conversion(to, checkpoint.path, modules, arrays, Verification(tolerance), inexact)
+    # The proof reads the converted file back as a user would (its metadata included), finds
+    # its modules with the same code as for any file, and runs both sides' whole modules.
     read_back = getattr(target, "read_back", None)
-    source_back = read_back(arrays, modules) if read_back else MemorySource(arrays, f"<{to} conversion>")
+    if read_back is not None:
+        source_back = read_back(arrays, modules)
+    else:
+        source_back = MemorySource(arrays, f"<{to} conversion>", text_metadata={
+            METADATA_KEY: json.dumps(conversion.metadata())})
     recognised = families.recognise(source_back)
-    source_cells = cell_order(cells)
-    converted_cells = _pair_by_name(target, modules, source_cells, recognised.cells) \
-        or cell_order(recognised.cells)
-    if not getattr(target, "STORES_ACTIVATIONS", True):
-        # The target's tensors cannot say which activations to build the layer with; the
-        # user builds it with the source's (the metadata records them), so check those.
-        for source_cell, converted_cell in zip(source_cells, converted_cells):
-            converted_cell.activation = source_cell.activation
-            converted_cell.recurrent_activation = source_cell.recurrent_activation
-    verification = verify_cells(
-        [(cell, weights[cell.name]) for cell in source_cells],
-        [(cell, families.to_canonical(cell, source_back.read)) for cell in converted_cells],
-        tolerance)
-    return Conversion(to, checkpoint.path, modules, arrays, verification, inexact)
-
-
-def _pair_by_name(target, modules: list[GruModule], source_cells: list[GruCell],
-                  converted: list[GruCell]) -> list[GruCell] | None:
-    """The converted cells in the order of `source_cells`, found by the name the target gives
-    each (a Keras target keeps no direction, so file order alone could mispair a
-    bidirectional module); None when the target names no cells or a name is not found."""
-    cell_prefix = getattr(target, "cell_prefix", None)
-    if cell_prefix is None:
-        return None
-    module_of = {cell.name: module for module in modules for cell in module.cells}
-    by_name = {cell.name: cell for cell in converted}
-    names = [cell_prefix(module_of[cell.name], cell) for cell in source_cells]
-    if len(converted) != len(source_cells) or not all(name in by_name for name in names):
-        return None
-    return [by_name[name] for name in names]
+    conversion.verification = verify_modules(
+        modules, lambda cell: weights[cell.name], recognised.modules,
+        lambda cell: families.to_canonical(cell, source_back.read), tolerance,
+        allow_reset_difference=bool(inexact))
+    return conversion
 
 
 def write_conversion(conversion: Conversion, out: Path, force: bool, inputs: list[Path]) -> None:
@@ -143,11 +135,12 @@ def write_conversion(conversion: Conversion, out: Path, force: bool, inputs: lis
     output_format(out, target.SUFFIXES)
     verification = conversion.verification
     # An inexact conversion is written with its error reported; anything else that fails the
-    # check (a cell that should have been exact, a structure that did not survive) is not.
-    exact_failures = [c for c in verification.comparisons if c.a not in conversion.inexact_cells
-                      and not c.ok(verification.tolerance)]
-    if verification.problem or exact_failures or (
-            not verification.ok and not conversion.inexact_cells):
+    # check (a module of exact cells, a structure that did not survive) is not.
+    inexact = set(conversion.inexact_cells)
+    module_cells = {module.name: {cell.name for cell in module.cells} for module in conversion.modules}
+    exact_failures = [m for m in verification.modules if m.problem or (
+        not m.ok(verification.tolerance) and not module_cells.get(m.a, set()) & inexact)]
+    if verification.problem or exact_failures or (not verification.ok and not inexact):
         verification.raise_if_failed(str(conversion.source))
     for path in getattr(target, "output_files", lambda p: [p])(out):
         check_output(path, force, inputs)

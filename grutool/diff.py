@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .cells import CANONICAL_NAMES, CanonicalWeights, GruCell
-from .verify import cell_order
+from .cells import CANONICAL_NAMES, CanonicalWeights, GruCell, model_order
 
 if TYPE_CHECKING:
     from .api import Checkpoint
@@ -155,7 +154,7 @@ def diff_checkpoints(a: "Checkpoint", b: "Checkpoint",
     """Per cell and gate, the change from `a` to `b`. A structural difference (number of
     cells, sizes, reset placement) is reported in `problem` and nothing is compared."""
     report = DiffReport(str(a.path), str(b.path), threshold=threshold)
-    cells_a, cells_b = cell_order(a.cells), cell_order(b.cells)
+    cells_a, cells_b = model_order(a.cells), model_order(b.cells)
     if len(cells_a) != len(cells_b):
         report.problem = f"different numbers of GRU cells: {len(cells_a)} vs {len(cells_b)}"
         return report

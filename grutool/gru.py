@@ -17,17 +17,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .cells import BIAS_NAMES, GruCell, GruModule
-
-ACTIVATIONS = {
-    "tanh": np.tanh,
-    "sigmoid": lambda v: 1.0 / (1.0 + np.exp(-v)),
-    "hard_sigmoid": lambda v: np.clip(0.2 * v + 0.5, 0.0, 1.0),
-    # Keras 3 redefined its "hard_sigmoid" as relu6(x + 3) / 6; Keras 2 and tf_keras keep 0.2x + 0.5.
-    "hard_sigmoid_keras3": lambda v: np.clip(v / 6.0 + 0.5, 0.0, 1.0),
-    "relu": lambda v: np.maximum(v, 0.0),
-    "linear": lambda v: v,
-}
+from .activations import ACTIVATIONS
+from .cells import BIAS_NAMES, FORWARD, GruCell, GruModule
 
 
 def _weights64(weights: Mapping[str, np.ndarray], hidden: int) -> dict[str, np.ndarray]:
@@ -66,24 +57,49 @@ def run_cell(weights: Mapping[str, np.ndarray], inputs: np.ndarray, reset_after:
     return outputs
 
 
+def merge_outputs(outputs: Sequence[np.ndarray], merge: str | None) -> np.ndarray:
+    """One layer's output from its directions' outputs (forward first): concatenated along
+    the features, or summed, multiplied, averaged (Keras's merge modes). "none" (a list in
+    Keras) and an unstated merge concatenate, which keeps every value for a comparison."""
+    if len(outputs) == 1 or merge in (None, "concat", "none"):
+        return np.concatenate(list(outputs), axis=-1)
+    forward, backward = outputs
+    if merge == "sum":
+        return forward + backward
+    if merge == "mul":
+        return forward * backward
+    if merge == "ave":
+        return (forward + backward) / 2.0
+    raise ValueError(f"unknown merge {merge!r}")
+
+
 def run_module(module: GruModule, weights: Mapping[str, Mapping[str, np.ndarray]],
                inputs: np.ndarray,
-               initial_states: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
-    """Run a stacked/bidirectional module; returns the last layer's outputs [time, batch, D*H]
-    with directions concatenated (forward first), the input of layer k+1 being layer k's."""
+               initial_states: Mapping[str, np.ndarray] | None = None,
+               cell_outputs: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """Run a whole module as its framework does: layer k+1 reads layer k's merged output; a
+    reverse cell reads the sequence from the end; a cell with `outputs_time_reversed`
+    returns its steps in reading order. Returns the last layer's output [time, batch, …].
+    `cell_outputs`, if given, receives each cell's own output by cell name."""
     layer_input = np.asarray(inputs, dtype=np.float64)
     for layer_cells in module.layers():
-        layer_input = np.concatenate(
-            [_run(cell, weights[cell.name], layer_input, (initial_states or {}).get(cell.name))
-             for cell in layer_cells], axis=-1)
+        outputs = []
+        for cell in layer_cells:
+            output = _run(cell, weights[cell.name], layer_input,
+                          (initial_states or {}).get(cell.name))
+            if cell_outputs is not None:
+                cell_outputs[cell.name] = output
+            outputs.append(output)
+        layer_input = merge_outputs(outputs, module.merge)
     return layer_input
 
 
 def _run(cell: GruCell, weights: Mapping[str, np.ndarray], inputs: np.ndarray,
          initial_state: np.ndarray | None) -> np.ndarray:
-    return run_cell(weights, inputs, cell.reset_after, initial_state,
-                    reverse=cell.direction == "reverse", activation=cell.activation,
-                    recurrent_activation=cell.recurrent_activation)
+    outputs = run_cell(weights, inputs, cell.reset_after, initial_state,
+                       reverse=cell.direction != FORWARD, activation=cell.activation,
+                       recurrent_activation=cell.recurrent_activation)
+    return outputs[::-1] if cell.outputs_time_reversed else outputs
 
 
 def random_inputs(input_size: int, seed: int = 0,

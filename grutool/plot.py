@@ -14,9 +14,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import numpy as np
 
-from .cells import CanonicalWeights, GruCell
+from .cells import CanonicalWeights, GruCell, model_order
 from .errors import MissingExtraError, OutputError, UsageError
-from .verify import cell_order
 from .writers import atomic_path, check_output, output_format
 
 if TYPE_CHECKING:
@@ -122,7 +121,7 @@ def plot_checkpoint(checkpoint: "Checkpoint", out: str | Path, cell: str | None 
     out = Path(out)
     suffix = output_format(out, PLOT_SUFFIXES)
     checkpoint.require_cells()
-    cells = cell_order(checkpoint.cells)
+    cells = model_order(checkpoint.cells)
     if cell is not None:
         cells = [c for c in cells if c.name == cell]
         if not cells:

@@ -1,21 +1,26 @@
-"""Numerical equivalence of two sets of GRU cells.
+"""Do two sets of GRU modules compute the same function?
 
-Two cells compute the same function when the reference GRU (grutool.gru), run with each
-cell's own reset placement and activations on the same random inputs and the same non-zero
-initial state, gives the same outputs. Cells are paired in file order (module, layer,
-direction), so a TF stack and its PyTorch conversion pair up although their names differ.
+Modules are paired in model order (a TF stack and its PyTorch conversion pair up although
+their names differ). Each pair is compared as a structure first (`cells.structure_difference`:
+layers, directions, merge, reset placement, activations, sizes): a difference there is a
+failure named in one sentence, whatever the weights. Then both whole modules run through the
+reference GRU (`gru.run_module`: every layer, both directions, the merge) on random sequences
+of several lengths, every cell starting from a random non-zero state (the same for the two
+cells in the same place), and the largest output difference is the module's error. Each
+cell's own output is compared too, so a failure names the first cell that goes wrong.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from .cells import CanonicalWeights, GruCell, Recognition
+from .activations import known
+from .cells import CanonicalWeights, GruCell, GruModule, structure_difference
 from .errors import VerificationError
-from .gru import random_inputs, run_cell
+from .gru import random_inputs, run_module
 
 if TYPE_CHECKING:
     from .api import Checkpoint
@@ -40,33 +45,61 @@ class CellComparison:
 
 
 @dataclass
+class ModuleComparison:
+    a: str
+    b: str
+    max_abs_error: float | None
+    problem: str | None = None
+
+    def ok(self, tolerance: float) -> bool:
+        return (self.problem is None and self.max_abs_error is not None
+                and self.max_abs_error <= tolerance)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"a": self.a, "b": self.b, "max_abs_error": self.max_abs_error,
+                "problem": self.problem}
+
+
+@dataclass
 class Verification:
     tolerance: float
     comparisons: list[CellComparison] = field(default_factory=list)
+    modules: list[ModuleComparison] = field(default_factory=list)
     problem: str | None = None
 
     @property
     def max_abs_error(self) -> float | None:
-        errors = [c.max_abs_error for c in self.comparisons if c.max_abs_error is not None]
+        errors = [c.max_abs_error for c in [*self.modules, *self.comparisons]
+                  if c.max_abs_error is not None]
         return max(errors) if errors else None
 
     @property
     def ok(self) -> bool:
-        return (self.problem is None and bool(self.comparisons)
+        return (self.problem is None and bool(self.modules)
+                and all(m.ok(self.tolerance) for m in self.modules)
                 and all(c.ok(self.tolerance) for c in self.comparisons))
 
     def failure(self) -> str:
         if self.problem:
             return self.problem
+        for m in self.modules:
+            if m.problem:
+                return m.problem
         for c in self.comparisons:
             if c.problem:
                 return f"{c.a} vs {c.b}: {c.problem}"
+            if not c.ok(self.tolerance):
+                return (f"{c.a} vs {c.b}: outputs differ by up to {c.max_abs_error:.3g} "
+                        f"(tolerance {self.tolerance:g})")
+        if not self.modules:
+            return "no modules were compared"
         return (f"outputs differ by up to {self.max_abs_error:.3g} "
                 f"(tolerance {self.tolerance:g})")
 
     def to_json(self) -> dict[str, Any]:
         return {"ok": self.ok, "tolerance": self.tolerance, "max_abs_error": self.max_abs_error,
                 "problem": None if self.ok else self.failure(),
+                "modules": [m.to_json() for m in self.modules],
                 "cells": [c.to_json() for c in self.comparisons]}
 
     def raise_if_failed(self, path: str | None = None) -> None:
@@ -74,48 +107,83 @@ class Verification:
             raise VerificationError(f"numerical verification failed: {self.failure()}", path)
 
 
-def cell_order(cells: list[GruCell]) -> list[GruCell]:
-    """Modules in file order, each bottom layer first, forward before reverse."""
-    return [cell for module in Recognition(cells).modules
-            for layer in module.layers() for cell in layer]
+WeightsOf = Callable[[GruCell], CanonicalWeights]
 
 
-def compare_cells(cell_a: GruCell, weights_a: CanonicalWeights, cell_b: GruCell,
-                  weights_b: CanonicalWeights, seed: int = 0) -> CellComparison:
-    if (cell_a.input_size, cell_a.hidden_size) != (cell_b.input_size, cell_b.hidden_size):
-        return CellComparison(cell_a.name, cell_b.name, None,
-                              f"sizes differ: {cell_a.input_size}→{cell_a.hidden_size} vs "
-                              f"{cell_b.input_size}→{cell_b.hidden_size}")
+def _unrunnable(module: GruModule) -> str | None:
+    for cell in module.cells:
+        for role in ("activation", "recurrent_activation"):
+            name = getattr(cell, role)
+            if not known(name):
+                return (f"{cell.name}'s {role.replace('_', ' ')} is {name}, which grutool "
+                        "cannot compute, so its outputs cannot be checked")
+    return None
+
+
+def _max_difference(a: np.ndarray, b: np.ndarray) -> float:
+    difference = np.abs(a - b)
+    if np.isnan(difference).any():
+        return float("inf")
+    return float(difference.max()) if difference.size else 0.0
+
+
+def compare_modules(module_a: GruModule, weights_a: WeightsOf, module_b: GruModule,
+                    weights_b: WeightsOf, seed: int = 0, allow_reset_difference: bool = False
+                    ) -> tuple[ModuleComparison, list[CellComparison]]:
+    """Structure first, then the two whole modules run on the same random sequences.
+    `allow_reset_difference`: measure an inexact conversion (reset placement changed)."""
+    cells_a, cells_b = module_a.ordered_cells(), module_b.ordered_cells()
+    problem = structure_difference(module_a, module_b, allow_reset_difference) \
+        or _unrunnable(module_a) \
+        or _unrunnable(module_b)
+    if problem:
+        pairs = ([CellComparison(a.name, b.name, None, "not compared: the modules differ")
+                  for a, b in zip(cells_a, cells_b)] if len(cells_a) == len(cells_b) else [])
+        return ModuleComparison(module_a.name, module_b.name, None, problem), pairs
+    # One module at a time: its weights are read here and dropped when it is done.
+    wa = {cell.name: weights_a(cell) for cell in cells_a}
+    wb = {cell.name: weights_b(cell) for cell in cells_b}
     rng = np.random.default_rng(seed + 1)
-    worst = 0.0
-    for inputs in random_inputs(cell_a.input_size, seed=seed):
-        initial = rng.uniform(-1.0, 1.0, size=(inputs.shape[1], cell_a.hidden_size))
-        outputs = [run_cell(weights, inputs, cell.reset_after, initial,
-                            activation=cell.activation,
-                            recurrent_activation=cell.recurrent_activation)
-                   for cell, weights in ((cell_a, weights_a), (cell_b, weights_b))]
-        difference = np.abs(outputs[0] - outputs[1])
-        worst = max(worst, float(np.nanmax(difference)) if difference.size else 0.0)
-        if np.isnan(difference).any():
-            worst = float("inf")
-    return CellComparison(cell_a.name, cell_b.name, worst)
+    worst_module = 0.0
+    worst_cell = [0.0] * len(cells_a)
+    for inputs in random_inputs(module_a.input_size, seed=seed):
+        states_a, states_b = {}, {}
+        for a, b in zip(cells_a, cells_b, strict=True):
+            state = rng.uniform(-1.0, 1.0, size=(inputs.shape[1], a.hidden_size))
+            states_a[a.name], states_b[b.name] = state, state
+        outputs_a: dict[str, np.ndarray] = {}
+        outputs_b: dict[str, np.ndarray] = {}
+        result_a = run_module(module_a, wa, inputs, states_a, outputs_a)
+        result_b = run_module(module_b, wb, inputs, states_b, outputs_b)
+        worst_module = max(worst_module, _max_difference(result_a, result_b))
+        for index, (a, b) in enumerate(zip(cells_a, cells_b, strict=True)):
+            worst_cell[index] = max(worst_cell[index],
+                                    _max_difference(outputs_a[a.name], outputs_b[b.name]))
+    cells = [CellComparison(a.name, b.name, error)
+             for a, b, error in zip(cells_a, cells_b, worst_cell, strict=True)]
+    return ModuleComparison(module_a.name, module_b.name, worst_module), cells
 
 
-def verify_cells(cells_a: list[tuple[GruCell, CanonicalWeights]],
-                 cells_b: list[tuple[GruCell, CanonicalWeights]],
-                 tolerance: float = DEFAULT_TOLERANCE, seed: int = 0) -> Verification:
-    """Compare two lists of (cell, canonical weights), paired in order."""
+def verify_modules(modules_a: list[GruModule], weights_a: WeightsOf,
+                   modules_b: list[GruModule], weights_b: WeightsOf,
+                   tolerance: float = DEFAULT_TOLERANCE, seed: int = 0,
+                   allow_reset_difference: bool = False) -> Verification:
+    """Compare two lists of modules, paired in model order."""
     result = Verification(tolerance)
-    if len(cells_a) != len(cells_b):
-        result.problem = f"different numbers of GRU cells: {len(cells_a)} vs {len(cells_b)}"
+    if len(modules_a) != len(modules_b):
+        count_a = sum(len(m.cells) for m in modules_a)
+        count_b = sum(len(m.cells) for m in modules_b)
+        result.problem = (f"different numbers of GRU modules: {len(modules_a)} "
+                          f"({count_a} cells) vs {len(modules_b)} ({count_b} cells)")
         return result
-    for (cell_a, weights_a), (cell_b, weights_b) in zip(cells_a, cells_b):
-        result.comparisons.append(compare_cells(cell_a, weights_a, cell_b, weights_b, seed))
+    for module_a, module_b in zip(modules_a, modules_b, strict=True):
+        module, cells = compare_modules(module_a, weights_a, module_b, weights_b, seed,
+                                        allow_reset_difference)
+        result.modules.append(module)
+        result.comparisons.extend(cells)
     return result
 
 
 def verify_checkpoints(a: "Checkpoint", b: "Checkpoint", tolerance: float = DEFAULT_TOLERANCE,
                        seed: int = 0) -> Verification:
-    return verify_cells([(cell, a.canonical(cell)) for cell in cell_order(a.cells)],
-                        [(cell, b.canonical(cell)) for cell in cell_order(b.cells)],
-                        tolerance, seed)
+    return verify_modules(a.modules, a.canonical, b.modules, b.canonical, tolerance, seed)

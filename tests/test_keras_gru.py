@@ -55,7 +55,7 @@ def check_file(folder: Path, file_name: str, tmp_path: Path) -> list[float]:
             assert getattr(cell, key) == item[key], (item["name"], key)
             assert metadata["cells"][item["name"]][key] == item[key], (item["name"], key)
         assert cell.dtype == "float32"
-        assert bool(cell.extra.get("outputs_time_reversed")) == item["outputs_time_reversed"]
+        assert cell.outputs_time_reversed == item["outputs_time_reversed"]
 
     modules = {module.name: module for module in checkpoint.modules}
     for module_name in sorted({item["module"] for item in expected}):

@@ -17,7 +17,8 @@ import importlib
 from types import ModuleType
 from typing import TYPE_CHECKING, Callable
 
-from ..cells import CanonicalWeights, GruCell, Recognition
+from ..cells import MERGES, CanonicalWeights, GruCell, Recognition
+from ..errors import CorruptFileError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -51,15 +52,94 @@ def families() -> list[ModuleType]:
 
 
 def recognise(source: "TensorSource") -> Recognition:
-    """Every GRU cell in `source`, with warnings about tensors that look like half a cell."""
+    """Every GRU cell in `source`, with warnings about tensors that look like half a cell,
+    placed in its module as the file says (grutool's own `__grutool__` metadata included)."""
     result = Recognition()
     for family in families():
         unclaimed = [info for info in source.tensors() if info.name not in result.claimed]
-        found = family.recognise(source, unclaimed)
-        result.cells.extend(found.cells)
-        result.warnings.extend(found.warnings)
-        result.claimed |= found.claimed
+        result.extend(family.recognise(source, unclaimed))
+    for cell in result.cells:
+        if cell.input_size <= 0 or cell.hidden_size <= 0:
+            raise CorruptFileError(f"{cell.name} looks like a {cell.layout} cell of "
+                                   f"{cell.input_size} inputs and {cell.hidden_size} units; "
+                                   "a GRU cell cannot have zero of either", source.path)
+    _unique_names(result)
+    _apply_metadata(source, result)
     return result
+
+
+def _unique_names(result: Recognition) -> None:
+    """Two families (or two scopes) may name cells alike; a name must pick one cell."""
+    seen: dict[str, int] = {}
+    for cell in result.cells:
+        count = seen.get(cell.name, 0)
+        seen[cell.name] = count + 1
+        if count:
+            renamed = f"{cell.name}#{count + 1}"
+            result.warnings.append(f"two cells are named {cell.name}; the second is "
+                                   f"called {renamed} here")
+            if cell.module == cell.name:
+                cell.module = renamed
+            cell.name = renamed
+
+
+# The structure grutool's metadata restores for cells whose tensors cannot carry it (a
+# Keras target's per-cell kernels, a TF target's variables, a split file).
+_PLACEMENT = ("module", "layer", "direction")
+_BEHAVIOUR = ("activation", "recurrent_activation", "outputs_time_reversed")
+
+
+def _apply_metadata(source: "TensorSource", result: Recognition) -> None:
+    """Give each cell the structure the file's `__grutool__` metadata records for it (cells
+    keyed by their name in this file: `target_name` for a conversion, else the key), and the
+    modules their merge and model order. A cell whose family read its structure from the
+    file itself (`extra["structure_from_file"]`) keeps it; a disagreement is warned."""
+    from .canonical import read_metadata, valid_facts
+
+    metadata = read_metadata(source)
+    described = metadata.get("cells")
+    if not isinstance(described, dict) or not result.cells:
+        return
+    by_name: dict[str, dict] = {}
+    for key, facts in described.items():
+        if isinstance(facts, dict):
+            target = facts.get("target_name", key)
+            by_name[str(target)] = valid_facts(str(key), facts, result.warnings)
+    applied = False
+    for cell in result.cells:
+        facts = by_name.get(cell.name)
+        if not facts:
+            continue
+        own = bool(cell.extra.get("structure_from_file"))
+        for key in (*_PLACEMENT, *_BEHAVIOUR):
+            if key not in facts or facts[key] == getattr(cell, key):
+                continue
+            if own and key in _PLACEMENT:
+                result.warnings.append(f"{cell.name}: the grutool metadata says {key} "
+                                       f"{facts[key]!r} but the file {getattr(cell, key)!r}; "
+                                       "kept the file's")
+                continue
+            setattr(cell, key, facts[key])
+            applied = True
+    modules = metadata.get("modules")
+    if not isinstance(modules, list):
+        return
+    order: dict[str, int] = {}
+    for entry in modules:
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            continue
+        name = entry["name"]
+        order.setdefault(name, len(order))
+        merge = entry.get("merge")
+        if merge in MERGES and name not in result.merges:
+            result.merges[name] = merge
+        if entry.get("layer_order") == "names":
+            result.order_assumed.add(name)
+    if applied or order:
+        # The metadata lists modules in model order; cells it does not describe keep theirs.
+        position = {cell.name: index for index, cell in enumerate(result.cells)}
+        result.cells.sort(key=lambda cell: (order.get(cell.module, len(order)),
+                                            position[cell.name]))
 
 
 def known_layouts() -> list[str]:

@@ -12,7 +12,7 @@ import json
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..cells import CANONICAL_NAMES, FORWARD, CanonicalWeights, GruCell, Recognition
-from ..gru import ACTIVATIONS
+from ..activations import UNKNOWN, known
 
 if TYPE_CHECKING:
     import numpy as np
@@ -65,7 +65,7 @@ def recognise(source: "TensorSource", unclaimed: list["TensorInfo"]) -> Recognit
         if not facts:
             result.warnings.append(f"{prefix}: canonical arrays without grutool metadata; "
                                    "assumed a lone reset-before cell")
-        facts = _valid_facts(prefix, facts, result.warnings)
+        facts = valid_facts(prefix, facts, result.warnings)
         result.cells.append(GruCell(
             name=prefix, module=str(facts.get("module", prefix)), layer=facts.get("layer", 0),
             direction=str(facts.get("direction", FORWARD)), layout=LAYOUTS[0],
@@ -94,15 +94,17 @@ def _shape_problem(shapes: dict[str, tuple[int, ...]]) -> str | None:
     return None
 
 
-def _valid_facts(prefix: str, facts: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
+def valid_facts(prefix: str, facts: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
     """The metadata's facts about one cell, with values of the wrong kind dropped (and said)."""
     checks = {"module": lambda v: isinstance(v, str),
+              "target_name": lambda v: isinstance(v, str),
+              "outputs_time_reversed": lambda v: isinstance(v, bool),
               "layer": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
               "direction": lambda v: v in ("forward", "reverse"),
               "reset_after": lambda v: isinstance(v, bool),
               "layout": lambda v: isinstance(v, str),
-              "activation": lambda v: v in ACTIVATIONS,
-              "recurrent_activation": lambda v: v in ACTIVATIONS}
+              "activation": lambda v: isinstance(v, str) and (known(v) or v == UNKNOWN),
+              "recurrent_activation": lambda v: isinstance(v, str) and (known(v) or v == UNKNOWN)}
     valid = {}
     for key, value in facts.items():
         if key in checks and not checks[key](value):

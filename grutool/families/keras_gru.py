@@ -34,7 +34,7 @@ go_backwards. `layer_configs["*"]` forces a reading on files that cannot tell
 A Keras GRU with `go_backwards=True` outside `Bidirectional` returns its sequence in the order
 it read it (last input step first); grutool's reverse cells, like Bidirectional, align outputs
 with the input's time order. The final state is the same; such cells carry
-`extra["outputs_time_reversed"] = True`.
+`outputs_time_reversed = True`.
 """
 
 from __future__ import annotations
@@ -290,9 +290,10 @@ def _cell(item: _Found, infos: dict[str, "TensorInfo"], source: "TensorSource",
     direction = item.direction
     extra: dict[str, Any] = {"bias_shape": list(bias.shape) if bias is not None else None,
                              "reset_after_from": how}
+    time_reversed = False
     if config.get("go_backwards") and item.direction == FORWARD:
         direction = REVERSE
-        extra["outputs_time_reversed"] = True
+        time_reversed = True
     if source.format == "npz" and not item.scope and not forced.get("layout"):
         orientation = "cuDNN blocks" if layout == KERAS_CUDNN_GRU else "x @ W"
         warnings.append(f"{label}: bare tensors kernel, recurrent_kernel"
@@ -307,7 +308,7 @@ def _cell(item: _Found, infos: dict[str, "TensorInfo"], source: "TensorSource",
         layout=layout, input_size=kernel.shape[0], hidden_size=hidden,
         reset_after=reset_after, dtype=kernel.dtype, source_tensors=source_tensors,
         roles=dict(item.tensors), extra=extra, variant=variant, activation=activation,
-        recurrent_activation=recurrent_activation,
+        recurrent_activation=recurrent_activation, outputs_time_reversed=time_reversed,
     )
 
 

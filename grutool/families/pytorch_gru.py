@@ -38,7 +38,7 @@ ROLES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 def recognise(source: "TensorSource", unclaimed: list["TensorInfo"]) -> Recognition:
     infos = {info.name: info for info in unclaimed}
     result = Recognition()
-    for name in sorted(infos):
+    for name in infos:  # file order: a state dict lists modules as the model registers them
         match = GRU_INPUT_WEIGHT.match(name)
         if match:
             prefix, layer = match.group("prefix"), int(match.group("layer"))
@@ -50,6 +50,8 @@ def recognise(source: "TensorSource", unclaimed: list["TensorInfo"]) -> Recognit
             direction = REVERSE if match.group("reverse") else FORWARD
             _add_cell(result, infos, tensors, cell_name, module, layer, direction, LAYOUTS[0],
                       "nn.GRU")
+            # nn.GRU concatenates its directions, and its key names state the structure.
+            result.merges[module] = "concat"
             continue
         match = CELL_INPUT_WEIGHT.match(name)
         if match:
@@ -84,7 +86,7 @@ def _add_cell(result: Recognition, infos: dict[str, "TensorInfo"], tensors: dict
         name=cell_name, module=module, layer=layer, direction=direction, layout=layout,
         input_size=weight_ih.shape[1], hidden_size=hidden, reset_after=True,
         dtype=weight_ih.dtype, source_tensors=[present[r] for r in ROLES if r in present],
-        roles=present, variant=variant,
+        roles=present, variant=variant, extra={"structure_from_file": layout == LAYOUTS[0]},
     ))
 
 

@@ -47,3 +47,8 @@ def from_canonical(modules: list[GruModule], weights: dict[str, CanonicalWeights
 
 def cell_prefix(module: GruModule, cell: GruCell) -> str:
     return cell.name
+
+
+def cell_name(module: GruModule, cell: GruCell) -> str:
+    """The name grutool gives this cell when it reads the written file back."""
+    return cell.name

@@ -34,6 +34,16 @@ def unsupported(cell: GruCell) -> str | None:
     return None
 
 
+def node_name(module: GruModule, layer_index: int) -> str:
+    return f"{module.name}/gru_l{layer_index}"
+
+
+def cell_name(module: GruModule, cell: GruCell) -> str:
+    """The name grutool gives this cell when it reads the written file back."""
+    index = next(k for k, layer in enumerate(module.layers()) if cell in layer)
+    return node_name(module, index) + ("_reverse" if cell.direction == "reverse" else "")
+
+
 def _layer_arrays(layer_cells: list[GruCell], weights: dict[str, CanonicalWeights]) -> dict[str, np.ndarray]:
     ws, rs, bs = [], [], []
     for cell in layer_cells:
@@ -77,7 +87,7 @@ def build_model(arrays: dict[str, np.ndarray], modules: list[GruModule], metadat
         raw_output = f"gru_l{index}_Y"
         nodes.append(helper.make_node(
             "GRU", [layer_input, names["W"], names["R"], names["B"]], [raw_output],
-            name=f"{module.name}/gru_l{index}", hidden_size=cell.hidden_size, direction=direction,
+            name=node_name(module, index), hidden_size=cell.hidden_size, direction=direction,
             linear_before_reset=int(cell.reset_after), activations=activations * len(layer_cells)))
         # Y is [seq, D, batch, H]; the next layer (and the user) wants [seq, batch, D*H].
         transposed = f"gru_l{index}_Y_t"

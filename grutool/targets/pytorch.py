@@ -46,6 +46,17 @@ def unsupported_module(module: GruModule) -> str | None:
     return None
 
 
+def _layer_index(module: GruModule, cell: GruCell) -> int:
+    # nn.GRU numbers its layers from 0 whatever the source called them.
+    return next(index for index, layer in enumerate(module.layers()) if cell in layer)
+
+
+def cell_name(module: GruModule, cell: GruCell) -> str:
+    """The name grutool gives this cell when it reads the written file back."""
+    suffix = "_reverse" if cell.direction == "reverse" else ""
+    return f"{module.name}.l{_layer_index(module, cell)}{suffix}"
+
+
 def from_canonical(modules: list[GruModule], weights: dict[str, CanonicalWeights]) -> dict[str, np.ndarray]:
     arrays = {}
     for module in modules:

@@ -55,6 +55,11 @@ def cell_prefix(module: GruModule, cell: GruCell) -> str:
     return cell.name
 
 
+def cell_name(module: GruModule, cell: GruCell) -> str:
+    """The name grutool gives this cell when it reads the written file back."""
+    return cell_prefix(module, cell)
+
+
 def output_files(out: Path) -> list[Path]:
     """A checkpoint prefix names no file itself: the index and data shard are the outputs."""
     if out.suffix.lower() == ".ckpt":
