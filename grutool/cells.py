@@ -194,6 +194,10 @@ def model_order(cells: list[GruCell]) -> list[GruCell]:
     return Recognition(list(cells)).ordered_cells()
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'s' if number != 1 else ''}"
+
+
 def _placement(reset_after: bool) -> str:
     return "reset after" if reset_after else "reset before"
 
@@ -209,7 +213,8 @@ def structure_difference(a: GruModule, b: GruModule,
     """
     layers_a, layers_b = a.layers(), b.layers()
     if len(layers_a) != len(layers_b):
-        return f"{a.name} has {len(layers_a)} layers and {b.name} {len(layers_b)}"
+        return (f"{a.name} has {_count(len(layers_a), 'layer')} and {b.name} "
+                f"{_count(len(layers_b), 'layer')}")
     if a.bidirectional and b.bidirectional and None not in (a.merge, b.merge) \
             and a.merge != b.merge:
         return f"{a.name} merges its directions by {a.merge} and {b.name} by {b.merge}"
@@ -223,6 +228,22 @@ def structure_difference(a: GruModule, b: GruModule,
             difference = _cell_difference(cell_a, cell_b, allow_reset_difference)
             if difference:
                 return f"{cell_a.name} vs {cell_b.name}: {difference}"
+    return None
+
+
+def modules_difference(modules_a: list[GruModule], modules_b: list[GruModule],
+                       allow_reset_difference: bool = False) -> str | None:
+    """`structure_difference` over two files' modules, paired in model order; also when the
+    files hold different numbers of modules."""
+    if len(modules_a) != len(modules_b):
+        cells_a = sum(len(m.cells) for m in modules_a)
+        cells_b = sum(len(m.cells) for m in modules_b)
+        return (f"different numbers of GRU modules: {len(modules_a)} "
+                f"({_count(cells_a, 'cell')}) vs {len(modules_b)} ({_count(cells_b, 'cell')})")
+    for module_a, module_b in zip(modules_a, modules_b, strict=True):
+        difference = structure_difference(module_a, module_b, allow_reset_difference)
+        if difference:
+            return difference
     return None
 
 

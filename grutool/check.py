@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .cells import CANONICAL_NAMES, model_order
+from .cells import CANONICAL_NAMES, modules_difference
 from .stats import gate_stats, looks_untrained
 
 if TYPE_CHECKING:
@@ -104,25 +104,22 @@ def _finite_check(checkpoint: "Checkpoint") -> Check:
 
 
 def _match_check(checkpoint: "Checkpoint", other: "Checkpoint") -> Check:
-    ours, theirs = model_order(checkpoint.cells), model_order(other.cells)
-    if len(ours) != len(theirs):
-        return Check("match", False, f"{len(ours)} cells here, {len(theirs)} in {other.path}")
+    """The same structure as `other` (the rule `verify` and `diff` use), then the same array
+    shapes cell by cell."""
+    difference = modules_difference(checkpoint.modules, other.modules)
+    if difference:
+        return Check("match", False, difference)
+    ours = checkpoint.cells
     differences = []
-    for index, (a, b) in enumerate(zip(ours, theirs)):
-        facts = []
-        for fact in ("input_size", "hidden_size", "layer", "direction", "reset_after"):
-            if getattr(a, fact) != getattr(b, fact):
-                facts.append(f"{fact.replace('_', ' ')} {getattr(a, fact)} vs {getattr(b, fact)}")
-        if not facts:
-            weights_a, weights_b = checkpoint.canonical(a), other.canonical(b)
-            # An absent bias means zero on either side, so only arrays both have are compared.
-            for name in CANONICAL_NAMES:
-                if name in weights_a and name in weights_b:
-                    shape_a, shape_b = np.shape(weights_a[name]), np.shape(weights_b[name])
-                    if shape_a != shape_b:
-                        facts.append(f"{name} shape {list(shape_a)} vs {list(shape_b)}")
-        if facts:
-            differences.append(f"cell {index} ({a.name} vs {b.name}): {'; '.join(facts)}")
+    for a, b in zip(ours, other.cells, strict=True):
+        weights_a, weights_b = checkpoint.canonical(a), other.canonical(b)
+        # An absent bias means zero on either side, so only arrays both have are compared.
+        for name in CANONICAL_NAMES:
+            if name in weights_a and name in weights_b:
+                shape_a, shape_b = np.shape(weights_a[name]), np.shape(weights_b[name])
+                if shape_a != shape_b:
+                    differences.append(f"{a.name}/{name} is {list(shape_a)} and "
+                                       f"{b.name}/{name} {list(shape_b)}")
     if differences:
         return Check("match", False, _some(differences))
-    return Check("match", True, f"same {len(ours)} cells and shapes as {other.path}")
+    return Check("match", True, f"same structure, {len(ours)} cells and shapes as {other.path}")

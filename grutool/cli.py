@@ -242,10 +242,14 @@ def convert(path: Path, to: str, out: Path, module: str | None, allow_inexact: b
     if as_json:
         emit_json(result)
     elif not quiet:
-        error = conversion.verification.max_abs_error
+        verification = conversion.verification
+        error = verification.max_abs_error
         click.echo(f"Wrote {len(conversion.arrays)} tensors for {to} to {out}")
-        click.echo(f"Checked: max abs output difference {error:.3g} over "
-                   f"{len(conversion.verification.comparisons)} cells (tolerance {tolerance:g})")
+        verdict = (f"within the tolerance {tolerance:g}" if verification.ok else
+                   f"OUTSIDE the tolerance {tolerance:g} (allowed by --allow-inexact)")
+        click.echo(f"Checked {_count(len(verification.modules), 'whole module')} "
+                   f"({_count(len(verification.comparisons), 'cell')}): max abs output "
+                   f"difference {error:.3g}, {verdict}")
         if conversion.inexact_cells:
             click.echo(f"grutool: warning: inexact conversion of {len(conversion.inexact_cells)} "
                        f"cells (reset placement changed): max abs error {error:.3g}", err=True)
@@ -261,11 +265,13 @@ def convert(path: Path, to: str, out: Path, module: str | None, allow_inexact: b
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing when the files agree.")
 def verify(a: Path, b: Path, tolerance: float, as_json: bool, reader: str,
            assume_layout: str | None, quiet: bool) -> None:
-    """Check numerically that the GRU cells of A and B compute the same functions.
+    """Check that the GRU modules of A and B compute the same functions.
 
-    Cells are paired in file order (module, layer, direction), so a checkpoint and its
-    conversion pair up although their names differ. Exits 1 when any pair differs by more
-    than --tolerance, or the files hold different numbers of cells.
+    Modules are paired in model order, so a checkpoint and its conversion pair up although
+    their names differ. Each pair is compared as a structure first (layers, directions,
+    merge, reset placement, activations, sizes), then both whole modules run on random
+    sequences. Exits 1 naming the first difference, or when the outputs differ by more
+    than --tolerance.
 
     \b
     Examples:
@@ -280,19 +286,32 @@ def verify(a: Path, b: Path, tolerance: float, as_json: bool, reader: str,
         first.require_cells()
         second.require_cells()
         result = verify_checkpoints(first, second, tolerance)
+        module_cells = {m.name: {cell.name for cell in m.cells} for m in first.modules}.get
     if as_json:
         emit_json(result.to_json())
     elif not (quiet and result.ok):
-        for c in result.comparisons:
-            error = "-" if c.max_abs_error is None else f"{c.max_abs_error:.3g}"
-            status = "ok" if c.ok(tolerance) else "DIFFERS"
-            click.echo(f"{status:8} {error:>10}  {c.a}  <->  {c.b}" + (f"  ({c.problem})" if c.problem else ""))
+        for module in result.modules:
+            _echo_comparison(module, tolerance, "module ")
+            for c in result.comparisons:
+                if c.a in module_cells(module.a, set()):
+                    _echo_comparison(c, tolerance, "  ")
     if not result.ok:
         click.echo(f"grutool: {a} vs {b}: {result.failure()}", err=True)
         sys.exit(1)
     if not as_json and not quiet:
-        click.echo(f"Same functions: max abs difference {result.max_abs_error:.3g} "
-                   f"(tolerance {tolerance:g})")
+        click.echo(f"Same functions: max abs difference {result.max_abs_error:.3g} over "
+                   f"{_count(len(result.modules), 'whole module')} (tolerance {tolerance:g})")
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'s' if number != 1 else ''}"
+
+
+def _echo_comparison(c, tolerance: float, label: str) -> None:
+    error = "-" if c.max_abs_error is None else f"{c.max_abs_error:.3g}"
+    status = "ok" if c.ok(tolerance) else "DIFFERS"
+    click.echo(f"{status:8} {error:>10}  {label}{c.a}  <->  {c.b}"
+               + (f"  ({c.problem})" if c.problem else ""))
 
 
 def _cell_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .cells import CANONICAL_NAMES, CanonicalWeights, GruCell, model_order
+from .cells import CANONICAL_NAMES, CanonicalWeights, GruCell, modules_difference
 
 if TYPE_CHECKING:
     from .api import Checkpoint
@@ -131,17 +131,6 @@ def gate_change(gate: str, a: np.ndarray | None, b: np.ndarray | None) -> GateCh
     return GateChange(gate, list(values_a.shape), relative, max_abs, cosine, absent)
 
 
-def structure_problem(cell_a: GruCell, cell_b: GruCell) -> str | None:
-    facts = []
-    for fact in ("input_size", "hidden_size", "reset_after"):
-        if getattr(cell_a, fact) != getattr(cell_b, fact):
-            facts.append(f"{fact.replace('_', ' ')} {getattr(cell_a, fact)} vs "
-                         f"{getattr(cell_b, fact)}")
-    if facts:
-        return f"{cell_a.name} vs {cell_b.name}: {'; '.join(facts)}"
-    return None
-
-
 def diff_cell(cell_a: GruCell, weights_a: CanonicalWeights, cell_b: GruCell,
               weights_b: CanonicalWeights) -> CellDiff:
     gates = [gate_change(name, weights_a.get(name), weights_b.get(name))
@@ -151,19 +140,15 @@ def diff_cell(cell_a: GruCell, weights_a: CanonicalWeights, cell_b: GruCell,
 
 def diff_checkpoints(a: "Checkpoint", b: "Checkpoint",
                      threshold: float | None = None) -> DiffReport:
-    """Per cell and gate, the change from `a` to `b`. A structural difference (number of
-    cells, sizes, reset placement) is reported in `problem` and nothing is compared."""
+    """Per cell and gate, the change from `a` to `b`. A structural difference (modules,
+    layers, directions, merge, sizes, reset placement, activations; `cells.modules_difference`,
+    the rule `verify` uses) is reported in `problem` and nothing is compared."""
     report = DiffReport(str(a.path), str(b.path), threshold=threshold)
-    cells_a, cells_b = model_order(a.cells), model_order(b.cells)
-    if len(cells_a) != len(cells_b):
-        report.problem = f"different numbers of GRU cells: {len(cells_a)} vs {len(cells_b)}"
-        return report
-    pairs = list(zip(cells_a, cells_b))
     # Structure first, so that a mismatch is reported without reading any weights.
-    for cell_a, cell_b in pairs:
-        report.problem = structure_problem(cell_a, cell_b)
-        if report.problem:
-            return report
+    report.problem = modules_difference(a.modules, b.modules)
+    if report.problem:
+        return report
+    pairs = list(zip(a.cells, b.cells, strict=True))
     report.cells = [diff_cell(cell_a, a.canonical(cell_a), cell_b, b.canonical(cell_b))
                     for cell_a, cell_b in pairs]
     return report

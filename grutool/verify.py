@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from .activations import known
-from .cells import CanonicalWeights, GruCell, GruModule, structure_difference
+from .cells import CanonicalWeights, GruCell, GruModule, modules_difference, structure_difference
 from .errors import VerificationError
 from .gru import random_inputs, run_module
 
@@ -171,10 +171,7 @@ def verify_modules(modules_a: list[GruModule], weights_a: WeightsOf,
     """Compare two lists of modules, paired in model order."""
     result = Verification(tolerance)
     if len(modules_a) != len(modules_b):
-        count_a = sum(len(m.cells) for m in modules_a)
-        count_b = sum(len(m.cells) for m in modules_b)
-        result.problem = (f"different numbers of GRU modules: {len(modules_a)} "
-                          f"({count_a} cells) vs {len(modules_b)} ({count_b} cells)")
+        result.problem = modules_difference(modules_a, modules_b)
         return result
     for module_a, module_b in zip(modules_a, modules_b, strict=True):
         module, cells = compare_modules(module_a, weights_a, module_b, weights_b, seed,

@@ -96,8 +96,8 @@ def test_match_across_formats_and_naming_eras(run, tmp_path, suffix):
 
 
 @pytest.mark.parametrize("other, words", [
-    (SINGLE, "2 cells here, 1 in"),
-    (BIDI, "input size 4 vs 3; layer 1 vs 0; direction forward vs reverse"),
+    (SINGLE, "encoder/rnn/multi_rnn_cell has 2 layers and rnn/gru_cell 1 layer"),
+    (BIDI, "encoder/rnn/multi_rnn_cell has 2 layers and birnn/bidirectional_rnn 1 layer"),
 ])
 def test_match_fails_on_other_structure(run, other, words):
     result = run("check", STACK, "--match", other)
@@ -119,7 +119,7 @@ def test_match_notices_reset_placement(run, tmp_path):
     np.savez(changed, **arrays)
     result = run("check", SINGLE, "--match", changed)
     assert result.exit_code == 1
-    assert "reset after False vs True" in result.stdout
+    assert "rnn/gru_cell vs rnn/gru_cell: reset before vs reset after" in result.stdout
 
 
 def test_several_failures_one_line_each_then_summary(run):

@@ -23,6 +23,7 @@ def test_inspect_json_has_the_contract_fields(run_json):
     assert module == {
         "name": "encoder/rnn/multi_rnn_cell", "layout": "tf-gru-cell", "input_size": 3,
         "hidden_size": 4, "num_layers": 2, "bidirectional": False, "reset_after": False,
+        "merge": None, "layer_order": "model",
         "cells": ["encoder/rnn/multi_rnn_cell/cell_0/gru_cell",
                   "encoder/rnn/multi_rnn_cell/cell_1/gru_cell"]}
     second = report["cells"][1]

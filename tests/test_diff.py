@@ -143,8 +143,9 @@ def test_bias_absent_on_one_side_counts_as_zero(run, tmp_path):
 
 
 @pytest.mark.parametrize("other, words", [
-    (STACK, "different numbers of GRU cells: 1 vs 2"),
-    (TF_GRU_CELL / "stack2", "different numbers of GRU cells: 1 vs 2"),
+    (STACK, "rnn/gru_cell has 1 layer and encoder/rnn/multi_rnn_cell 2 layers"),
+    (BIDI, "layer 0 of rnn/gru_cell runs forward and of birnn/bidirectional_rnn "
+           "forward + reverse"),
 ])
 def test_different_structure_exits_1_with_one_line(run, other, words):
     result = run("diff", SINGLE, other)
@@ -153,10 +154,15 @@ def test_different_structure_exits_1_with_one_line(run, other, words):
     assert words in line and result.stdout == ""
 
 
-def test_different_sizes_exit_1(run):
-    result, report = diff_json(run, STACK, BIDI)
+def test_different_sizes_exit_1(run, tmp_path):
+    rng = np.random.default_rng(0)
+    wider = tmp_path / "wider.npz"  # one reset-before cell reading 5 inputs instead of 3
+    np.savez(wider, **{f"rnn/gru_cell/{name}": rng.normal(size=shape).astype(np.float32)
+                       for name, shape in [("W_ir", (5, 4)), ("W_iz", (5, 4)), ("W_in", (5, 4)),
+                                           ("W_hr", (4, 4)), ("W_hz", (4, 4)), ("W_hn", (4, 4))]})
+    result, report = diff_json(run, SINGLE, wider)
     assert result.exit_code == 1 and report["ok"] is False
-    assert "input size 4 vs 3" in report["problem"] and report["cells"] == []
+    assert "sizes 3→4 vs 5→4" in report["problem"] and report["cells"] == []
 
 
 def test_no_cell_and_unreadable(run, tmp_path):

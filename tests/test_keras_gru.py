@@ -72,8 +72,6 @@ def check_file(folder: Path, file_name: str, tmp_path: Path) -> list[float]:
         batch_major_in = reference[f"input/{layer}"]
         outputs = run_module(module, weights, batch_major_in.transpose(1, 0, 2))
         outputs = outputs.transpose(1, 0, 2)  # grutool is time-major, Keras batch-major
-        if items[0]["outputs_time_reversed"]:
-            outputs = outputs[:, ::-1]  # a lone go_backwards GRU returns steps as it read them
         error = float(np.max(np.abs(outputs - reference[f"output/{layer}"])))
         if all(item["numeric"] for item in items):
             assert error <= TOLERANCE, (file_name, module_name, error)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, Callable
 
-from ..cells import CANONICAL_NAMES, FORWARD, CanonicalWeights, GruCell, Recognition
+from ..cells import CANONICAL_NAMES, FORWARD, CanonicalWeights, GruCell, Recognition, natural_key
 from ..activations import UNKNOWN, known
 
 if TYPE_CHECKING:
@@ -42,7 +42,8 @@ def read_metadata(source: "TensorSource") -> dict[str, Any]:
 def recognise(source: "TensorSource", unclaimed: list["TensorInfo"]) -> Recognition:
     infos = {info.name: info for info in unclaimed}
     result = Recognition()
-    prefixes = sorted(name[: -len("/W_ir")] for name in infos if name.endswith("/W_ir"))
+    prefixes = sorted((name[: -len("/W_ir")] for name in infos if name.endswith("/W_ir")),
+                      key=natural_key)
     if not prefixes:
         return result
     metadata = read_metadata(source)

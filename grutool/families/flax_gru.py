@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable
 
-from ..cells import FORWARD, REVERSE, CanonicalWeights, GruCell, Recognition
+from ..cells import FORWARD, REVERSE, CanonicalWeights, GruCell, Recognition, natural_key
 
 if TYPE_CHECKING:
     import numpy as np
@@ -41,7 +41,7 @@ def recognise(source: "TensorSource", unclaimed: list["TensorInfo"]) -> Recognit
     result = Recognition()
     for sep in ("/", "."):
         anchor = f"{sep}hn{sep}kernel"
-        for name in sorted(infos):
+        for name in sorted(infos, key=natural_key):
             if not name.endswith(anchor) or name in result.claimed:
                 continue
             scope = name[: -len(anchor)]
@@ -62,7 +62,7 @@ def recognise(source: "TensorSource", unclaimed: list["TensorInfo"]) -> Recognit
 
 def _recognise_nnx(sep: str, infos: dict[str, "TensorInfo"], result: Recognition) -> None:
     anchor = f"{sep}dense_h{sep}kernel"
-    for name in sorted(infos):
+    for name in sorted(infos, key=natural_key):
         if not name.endswith(anchor) or name in result.claimed:
             continue
         scope = name[: -len(anchor)]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Callable
 
-from ..cells import FORWARD, REVERSE
+from ..cells import FORWARD, REVERSE, natural_key
 
 if TYPE_CHECKING:
     import numpy as np
@@ -57,12 +57,14 @@ def place(scope: str) -> tuple[str, int, str]:
 
 
 def scopes_with_suffix(names: set[str], suffix: str) -> list[str]:
-    """Scopes `s` for which `s + suffix` is a tensor name, skipping optimizer slots."""
+    """Scopes `s` for which `s + suffix` is a tensor name, skipping optimizer slots, in
+    natural order (a TF checkpoint keeps its names sorted as strings, which would put
+    `cell_10` before `cell_2`)."""
     return sorted(
-        name[: -len(suffix)]
-        for name in names
-        if name.endswith(suffix) and OPTIMIZER_SLOT_MARK not in name and len(name) > len(suffix)
-    )
+        (name[: -len(suffix)]
+         for name in names
+         if name.endswith(suffix) and OPTIMIZER_SLOT_MARK not in name and len(name) > len(suffix)),
+        key=natural_key)
 
 
 def slots_of(names: set[str], tensor: str) -> set[str]:

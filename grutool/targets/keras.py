@@ -10,22 +10,23 @@ from __future__ import annotations
 import numpy as np
 
 from ..cells import CanonicalWeights, GruCell, GruModule
+from ..activations import known
 from ..gates import X_AT_W, fuse_gates
 from .common import per_cell_arrays
 
 NAME = "keras"
 RESET_AFTER = (False, True)
 SUFFIXES = (".npz", ".h5", ".safetensors")
-KERAS_ACTIVATIONS = ("tanh", "sigmoid", "hard_sigmoid", "hard_sigmoid_keras3", "relu", "linear")
-# Only shapes are stored; `GRU(activation=…, recurrent_activation=…)` is built by the user
-# from the metadata's activations.
-STORES_ACTIVATIONS = False
 
 
 def unsupported(cell: GruCell) -> str | None:
+    # Only the weights are stored; `GRU(activation=…, recurrent_activation=…)` is built from
+    # the metadata's activations, and Keras takes any function there, but not one grutool
+    # cannot name exactly.
     for activation in (cell.activation, cell.recurrent_activation):
-        if activation not in KERAS_ACTIVATIONS:
-            return f"{cell.name} uses activation {activation}, which Keras's GRU does not name"
+        if not known(activation):
+            return (f"{cell.name} uses an activation grutool could not identify ({activation}), "
+                    "so no converted file can be checked to compute the same function")
     return None
 
 

@@ -36,6 +36,9 @@ def unsupported_module(module: GruModule) -> str | None:
                 "reverse-only layer (the keras, onnx and tf targets keep the direction)")
     if len(directions) != 1:
         return f"module {module.name} has layers of different directions"
+    if module.bidirectional and module.merge not in (None, "concat"):
+        return (f"module {module.name} merges its directions by {module.merge}, and nn.GRU "
+                "only concatenates them (the keras and tf targets keep the merge; onnx writes it)")
     if len({cell.hidden_size for cell in module.cells}) != 1:
         return f"module {module.name} has layers of different sizes; nn.GRU has one hidden size"
     width = len(layers[0]) * module.hidden_size
