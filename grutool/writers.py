@@ -88,7 +88,8 @@ def write_arrays(path: Path, arrays: Mapping[str, np.ndarray], metadata: Mapping
                 raise OutputError(f"{name} is bfloat16, which {suffix} cannot hold", path,
                                   hint="write .safetensors instead")
     with atomic_path(path) as temporary:
-        WRITERS[suffix](temporary, arrays, json.dumps(metadata, sort_keys=True))
+        # Not sorted: the metadata lists cells and modules in model order.
+        WRITERS[suffix](temporary, arrays, json.dumps(metadata))
 
 
 def _write_npz(path: Path, arrays: Mapping[str, np.ndarray], metadata: str) -> None:

@@ -13,8 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import grutool
 from conftest import FIXTURES
 from framework_runners import RUNNERS
+from grutool.cells import structure_difference
 
 TOLERANCE = 1e-5
 
@@ -130,6 +132,13 @@ def test_converted_file_runs_in_the_target_framework(run, tmp_path, source, targ
     got = RUNNERS[target](out, module, x)
     assert got.shape == expected.shape
     assert np.max(np.abs(got - expected)) <= TOLERANCE
+    # Read back as any file is, the converted file holds the source module's structure.
+    with grutool.open_checkpoint(source.path) as original, grutool.open_checkpoint(out) as copy:
+        (source_module,) = [m for m in original.modules if m.name == source.module]
+        (converted_module,) = copy.modules
+        assert structure_difference(source_module, converted_module) is None
+        if source_module.bidirectional and source_module.merge is not None:
+            assert converted_module.merge == source_module.merge
 
 
 @pytest.mark.parametrize("source, target", INEXACT_PAIRS)

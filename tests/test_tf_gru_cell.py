@@ -69,6 +69,9 @@ EXPECTED: dict[str, dict[str, list[ExpectedCell]]] = {
                                                  TF10_SUFFIXES)]},
     "untrained": {"rnn/gru_cell": [ExpectedCell("rnn/gru_cell", 0, FORWARD, INPUT_SIZE,
                                                 TF12_SUFFIXES)]},
+    "stack12": {"rnn/multi_rnn_cell": [
+        ExpectedCell(f"rnn/multi_rnn_cell/cell_{k}/gru_cell", k, FORWARD,
+                     INPUT_SIZE if k == 0 else HIDDEN_SIZE, TF12_SUFFIXES) for k in range(12)]},
 }
 
 
@@ -123,8 +126,10 @@ def check_fixture(fixture: str, directory: Path, out: Path) -> dict[str, float]:
         assert array.dtype == np.float32, key
 
     modules = _modules_from_metadata(metadata)
-    assert {module.name: {cell.name for cell in module.cells} for module in modules} == {
-        module: {cell.name for cell in cells} for module, cells in expected.items()}
+    # Model order everywhere: the metadata's modules and their cells, bottom layer first.
+    assert {module.name: [cell.name for cell in module.cells] for module in modules} == {
+        module: [cell.name for cell in cells] for module, cells in expected.items()}
+    assert list(metadata["cells"]) == [cell.name for cells in expected.values() for cell in cells]
 
     weights = {name: {part: arrays[f"{name}/{part}"] for part in SPLIT_NAMES}
                for name in expected_cells}

@@ -91,7 +91,7 @@ def write(path: Path, arrays: dict[str, np.ndarray], metadata: dict[str, Any],
         tensors = [tf.constant(arrays[name]) for name in names]
         # The metadata rides along as a string tensor, which restoring by name ignores.
         names.append(METADATA_KEY)
-        tensors.append(tf.constant(json.dumps(metadata, sort_keys=True)))
+        tensors.append(tf.constant(json.dumps(metadata)))
         tf.raw_ops.SaveV2(prefix=str(temporary), tensor_names=names,
                           shape_and_slices=[""] * len(names), tensors=tensors)
         index, data = output_files(path)
