@@ -5,7 +5,8 @@ A family module provides:
 
     LAYOUTS: tuple[str, ...]                    layout names it owns (the contract's `layout`)
     recognise(source, unclaimed) -> Recognition pure function of names, shapes (and configs)
-    to_canonical(cell, read) -> CanonicalWeights read(name) returns one tensor as numpy
+    where(cell) -> {name: Where}                 where each canonical array lives in the file
+                                                (grutool.where); reading applies it
 
 Families run in the order below; a tensor claimed by one is not offered to the next, so a
 more specific family (CudnnCompatibleGRUCell) comes before a more general one (GRUCell).
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from ..tensors import TensorSource
+    from ..where import Where
 
 FAMILY_MODULES = [
     "canonical",
@@ -153,5 +155,16 @@ def family_for(layout: str) -> ModuleType:
     raise KeyError(f"no GRU family owns the layout {layout!r}")
 
 
+def where(cell: GruCell) -> "dict[str, Where]":
+    """Where each of the cell's canonical arrays lives in the file (see grutool.where)."""
+    return family_for(cell.layout).where(cell)
+
+
 def to_canonical(cell: GruCell, read: Callable[[str], "np.ndarray"]) -> CanonicalWeights:
-    return family_for(cell.layout).to_canonical(cell, read)
+    """The cell's canonical arrays, read by the same description `explain` prints."""
+    family = family_for(cell.layout)
+    if hasattr(family, "where"):
+        from ..where import read_all
+
+        return read_all(family.where(cell), read)
+    return family.to_canonical(cell, read)
