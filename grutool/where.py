@@ -59,19 +59,19 @@ def whole(tensor: str, shape: tuple[int, ...]) -> Where:
 
 
 def gate_blocks(tensor: str, shape: tuple[int, ...], order: str, prefix: str,
-                stored_w_at_x: bool = False, axis: int | None = None,
-                fixed: tuple[int, ...] = ()) -> dict[str, Where]:
+                stored_w_at_x: bool = False, fixed: tuple[int, ...] = (),
+                offset: int = 0) -> dict[str, Where]:
     """One `Where` per gate of a fused tensor holding equal blocks in `order` ("rzn", "zrn",
     "rz"): along its last axis for an `x @ W` matrix or a bias, along its first (matrix) axis
     when stored `W @ x` (then transposed back). `fixed` picks leading positions first (an ONNX
-    direction index); `shape` is the shape after them."""
-    if axis is None:
-        axis = 0 if stored_w_at_x or len(shape) == 1 else len(shape) - 1
+    direction index, a Keras bias row); `shape` is the part after them, whose blocks start
+    `offset` into the fused axis (the recurrent half of a bias that holds both)."""
+    axis = 0 if stored_w_at_x or len(shape) == 1 else len(shape) - 1
     size = shape[axis] // len(order)
     blocks = {}
     for position, gate in enumerate(order):
         index = [(0, n) for n in shape]
-        index[axis] = (position * size, (position + 1) * size)
+        index[axis] = (offset + position * size, offset + (position + 1) * size)
         blocks[prefix + gate] = Where(tensor, (*fixed, *index),
                                       transpose=stored_w_at_x and len(shape) == 2)
     return blocks

@@ -15,10 +15,10 @@ node's Y through Transpose/Reshape: such a chain is one module, layer k being th
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
-from ..cells import FORWARD, REVERSE, CanonicalWeights, GruCell, Recognition
-from ..gates import W_AT_X, split_gates
+from ..cells import FORWARD, REVERSE, GruCell, Recognition
+from ..where import Where, gate_blocks
 
 if TYPE_CHECKING:
     import numpy as np
@@ -168,12 +168,17 @@ def _fits(lower: list[GruCell], upper: list[GruCell]) -> bool:
             and lower[0].hidden_size == upper[0].hidden_size)
 
 
-def to_canonical(cell: GruCell, read: Callable[[str], "np.ndarray"]) -> CanonicalWeights:
-    index = cell.extra["direction_index"]
-    weights = {**split_gates(read(cell.roles["W"])[index], "zrn", "W_i", W_AT_X),
-               **split_gates(read(cell.roles["R"])[index], "zrn", "W_h", W_AT_X)}
+def where(cell: GruCell) -> dict[str, Where]:
+    """W [D, 3H, I] and R [D, 3H, H], rows z | r | h stored W @ x; B [D, 6H], W's biases then
+    R's; this cell's direction is index d of the first axis."""
+    inputs, hidden = cell.input_size, cell.hidden_size
+    direction = (cell.extra["direction_index"],)
+    wheres = {**gate_blocks(cell.roles["W"], (3 * hidden, inputs), "zrn", "W_i",
+                            stored_w_at_x=True, fixed=direction),
+              **gate_blocks(cell.roles["R"], (3 * hidden, hidden), "zrn", "W_h",
+                            stored_w_at_x=True, fixed=direction)}
     if "B" in cell.roles:
-        biases = read(cell.roles["B"])[index]  # W's biases, then R's
-        weights.update(split_gates(biases[:3 * cell.hidden_size], "zrn", "b_i"))
-        weights.update(split_gates(biases[3 * cell.hidden_size:], "zrn", "b_h"))
-    return weights
+        wheres.update(gate_blocks(cell.roles["B"], (3 * hidden,), "zrn", "b_i", fixed=direction))
+        wheres.update(gate_blocks(cell.roles["B"], (3 * hidden,), "zrn", "b_h", fixed=direction,
+                                  offset=3 * hidden))
+    return wheres
