@@ -31,10 +31,13 @@ class Where:
         if raw.ndim != len(self.index):
             raise ValueError(f"{self.tensor} has {raw.ndim} axes, the description "
                              f"{len(self.index)}")
-        part = raw[tuple(item if isinstance(item, int) else slice(*item) for item in self.index)]
+        part = raw[self.selection()]
         if self.reshape is not None:
             part = part.reshape(self.reshape)
         return part.T if self.transpose else part
+
+    def selection(self) -> tuple[int | slice, ...]:
+        return tuple(item if isinstance(item, int) else slice(*item) for item in self.index)
 
     def expression(self, tensor: str | None = None) -> str:
         """`tensor[0:3, 4:8]`, `.reshape(4, 3)`, `.T`, as a person would write it; `tensor`
@@ -86,3 +89,30 @@ def read_all(wheres: dict[str, Where], read: Callable[[str], "np.ndarray"]) -> d
             raw[where.tensor] = read(where.tensor)
         arrays[name] = where.apply(raw[where.tensor])
     return arrays
+
+
+def fill(wheres: dict[str, Where], weights: dict[str, "np.ndarray"],
+         shapes: dict[str, tuple[int, ...]], dtype: "np.dtype") -> dict[str, "np.ndarray"]:
+    """The inverse of `read_all`: a layout's tensors (`shapes`, by the names `wheres` use)
+    from canonical arrays, so a target writes with the very description its family reads.
+
+    A recurrent bias the layout has no place for is added to its input twin: exact for r and
+    z, and for n when the reset acts before the recurrent product (a reset-after cell with a
+    candidate recurrent bias is what `convert` calls inexact). An absent array is zero.
+    """
+    import numpy as np
+
+    values = dict(weights)
+    for gate in "rzn":
+        recurrent = values.get(f"b_h{gate}")
+        if recurrent is not None and f"b_h{gate}" not in wheres:
+            base = values.get(f"b_i{gate}")
+            values[f"b_i{gate}"] = recurrent if base is None else (base + recurrent).astype(dtype)
+    tensors = {name: np.zeros(shape, dtype) for name, shape in shapes.items()}
+    for name, where in wheres.items():
+        value = values.get(name)
+        if value is None:
+            continue
+        view = tensors[where.tensor][where.selection()]
+        view[...] = (value.T if where.transpose else value).reshape(view.shape)
+    return tensors
