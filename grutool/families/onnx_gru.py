@@ -40,9 +40,9 @@ them separate modules:
   must feed no other GRU node, and B must read exactly A's output width.
 - The top layer's output. The same patterns after the top node's `Y` (as far as they go)
   give the module's merge and whether its outputs run last-read first.
-- A bidirectional module's merge: that of its links and top, which must agree (a link or top
-  that merges otherwise starts a new module); `concat` when no pattern says otherwise, as an
-  ONNX GRU's `Y` holds both directions' outputs side by side.
+- A bidirectional module's merge: that of its links and of its top node's output, which must
+  agree (a link or top that merges otherwise starts a new module); a `Y` that no pattern
+  merges counts as `concat`, as an ONNX GRU's `Y` holds both directions' outputs side by side.
 
 Modules come in the graph's node order (ONNX keeps nodes topologically sorted); cells by
 layer, forward before reverse. Every cell records `structure_from_file`.
@@ -408,10 +408,12 @@ def _chains(nodes: dict[str, dict[str, Any]], cells_by_node: dict[str, list[GruC
             chain.append(upper)
             links.append(reading)
         if links and links[0].merge:
+            # One merge for the whole module: a top node whose output is merged otherwise
+            # (its raw Y counts as concatenated) is a module of its own.
             top = chain[-1]
             tail = _longest(_readings(_ops(nodes[top], "output_path"),
                                       len(cells_by_node[top]), nodes[top].get("opset")))
-            if tail.merged and tail.merge != links[0].merge:
+            if (tail.merge if tail.merged else "concat") != links[0].merge:
                 chain.pop()
                 links.pop()
         placed.update(chain)
