@@ -206,14 +206,20 @@ def _problem(w: "TensorInfo", r: "TensorInfo", b: "TensorInfo | None",
 def _activations(attributes: dict[str, Any], count: int) -> list[tuple[str, str]] | str:
     """(gate activation, candidate activation) per direction, or why they cannot be honoured."""
     names = attributes.get("activations") or DEFAULT_ACTIVATIONS * count
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        return f"lists activations {names!r}, which are not names"
     if len(names) != 2 * count:
         return f"lists {len(names)} activations for {count} direction(s)"
     lowered = [str(name).lower() for name in names]
     unknown = [name for name, low in zip(names, lowered) if low not in ACTIVATIONS]
     if unknown:
         return f"uses activations {unknown} that grutool's GRU does not compute"
-    supplied = {"alpha": list(attributes.get("activation_alpha") or []),
-                "beta": list(attributes.get("activation_beta") or [])}
+    supplied = {key: attributes.get(f"activation_{key}") or [] for key in ("alpha", "beta")}
+    for key, values in supplied.items():
+        if not isinstance(values, list) or not all(
+                isinstance(value, (int, float)) and not isinstance(value, bool)
+                for value in values):
+            return f"lists activation_{key} {values!r}, which are not numbers"
     taken = {"alpha": 0, "beta": 0}
     found = []
     for original, low in zip(names, lowered):

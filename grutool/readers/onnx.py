@@ -369,15 +369,16 @@ def _plain_attribute(onnx: Any, attribute: Any) -> Any:
     """An attribute as plain data: numbers, strings and their lists as they are, a small
     tensor as nested lists; anything else (a subgraph, a type) by its kind only."""
     kinds = onnx.AttributeProto
-    if attribute.type in (kinds.INT, kinds.FLOAT, kinds.STRING, kinds.INTS, kinds.FLOATS,
-                          kinds.STRINGS):
-        return _attribute_value(onnx, attribute)
-    if attribute.type == kinds.TENSOR and math.prod(attribute.t.dims) <= MAX_RECORDED_ELEMENTS:
-        try:
+    try:
+        if attribute.type in (kinds.INT, kinds.FLOAT, kinds.STRING, kinds.INTS, kinds.FLOATS,
+                              kinds.STRINGS):
+            return _attribute_value(onnx, attribute)
+        if attribute.type == kinds.TENSOR and \
+                math.prod(attribute.t.dims) <= MAX_RECORDED_ELEMENTS:
             return onnx.numpy_helper.to_array(attribute.t).tolist()
-        except (ValueError, TypeError, RuntimeError):
-            pass
-    return f"<{kinds.AttributeType.Name(attribute.type).lower()}>"
+        return f"<{kinds.AttributeType.Name(attribute.type).lower()}>"
+    except (ValueError, TypeError, RuntimeError):
+        return "<unreadable>"
 
 
 def _dtype_name(onnx: Any, data_type: int) -> str:
