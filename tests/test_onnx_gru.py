@@ -407,7 +407,7 @@ def test_split_to_h5_keeps_the_keys_the_metadata_names(tmp_path: Path) -> None:
      [("hard_sigmoid_keras3", "tanh"), ("hard_sigmoid", "tanh")]),
     # alpha values go, in order, only to the activations that take one
     (["Sigmoid", "LeakyRelu", "Softsign", "Elu"], [0.3, 0.7], [],
-     [("sigmoid", "leaky_relu(alpha=0.3)"), ("softsign", "elu(alpha=0.7)")]),
+     [("sigmoid", "relu(negative_slope=0.3)"), ("softsign", "elu(alpha=0.7)")]),
     (["HardSigmoid", "ScaledTanh", "Sigmoid", "Affine"], [0.25, 1.5, 0.5], [0.4, 0.8, 0.1],
      [("hard_sigmoid(alpha=0.25,beta=0.4)", "scaled_tanh(alpha=1.5,beta=0.8)"),
       ("sigmoid", "affine(alpha=0.5,beta=0.1)")]),

@@ -95,7 +95,8 @@ def _apply_metadata(source: "TensorSource", result: Recognition) -> None:
     """Give each cell the structure the file's `__grutool__` metadata records for it (cells
     keyed by their name in this file: `target_name` for a conversion, else the key), and the
     modules their merge and model order. A cell whose family read its structure from the
-    file itself (`extra["structure_from_file"]`) keeps it; a disagreement is warned."""
+    file itself (`extra["structure_from_file"]`: placement, activations, output order) keeps
+    it; a disagreement is warned."""
     from .canonical import read_metadata, valid_facts
 
     metadata = read_metadata(source)
@@ -116,7 +117,7 @@ def _apply_metadata(source: "TensorSource", result: Recognition) -> None:
         for key in (*_PLACEMENT, *_BEHAVIOUR):
             if key not in facts or facts[key] == getattr(cell, key):
                 continue
-            if own and key in _PLACEMENT:
+            if own:
                 result.warnings.append(f"{cell.name}: the grutool metadata says {key} "
                                        f"{facts[key]!r} but the file {getattr(cell, key)!r}; "
                                        "kept the file's")

@@ -373,7 +373,7 @@ def where(cell: GruCell) -> dict[str, Where]:
     if shape == (2, 3 * hidden):  # reset_after: row 0 input, row 1 recurrent
         wheres.update(gate_blocks(bias, (3 * hidden,), "zrn", "b_i", fixed=(0,)))
         wheres.update(gate_blocks(bias, (3 * hidden,), "zrn", "b_h", fixed=(1,)))
-    elif shape == (6 * hidden,):  # CuDNNGRU: input biases, then recurrent
+    elif cell.layout == KERAS_CUDNN_GRU or shape == (6 * hidden,):  # input, then recurrent
         wheres.update(gate_blocks(bias, (3 * hidden,), "zrn", "b_i"))
         wheres.update(gate_blocks(bias, (3 * hidden,), "zrn", "b_h", offset=3 * hidden))
     else:

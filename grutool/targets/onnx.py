@@ -70,8 +70,10 @@ def onnx_activation(name: str) -> tuple[str, list[float], list[float]] | str:
         return "Affine", [1.0], [0.0]
     family, params = parameters(name)
     if family == "relu":
-        return (f"{name} has no ONNX GRU activation (ONNX's Relu has no maximum, slope or "
-                "threshold)")
+        if params.get("max_value") is None and params.get("threshold") == 0.0:
+            return "LeakyRelu", [float(params["negative_slope"] or 0.0)], []
+        return (f"{name} has no ONNX GRU activation (ONNX's Relu and LeakyRelu have no "
+                "maximum or threshold)")
     if family not in PARAMETRISED or any(value is None for value in params.values()):
         return f"{name} has no ONNX GRU activation"
     onnx_name, used = PARAMETRISED[family]
