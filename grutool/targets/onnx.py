@@ -27,6 +27,7 @@ outputs' time order, activations), so `convert`'s proof compares like with like.
 from __future__ import annotations
 
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +36,10 @@ import numpy as np
 from ..activations import parameters
 from ..cells import REVERSE, CanonicalWeights, GruCell, GruModule
 from ..errors import InexactConversionError, MissingExtraError
+from ..families import onnx_gru
 from ..families.onnx_gru import cell_base
-from ..gates import W_AT_X, fuse_gates
 from ..tensors import MemorySource
+from ..where import fill
 
 NAME = "onnx"
 RESET_AFTER = (False, True)
@@ -116,14 +118,21 @@ def cell_name(module: GruModule, cell: GruCell) -> str:
 
 
 def _layer_arrays(layer_cells: list[GruCell], weights: dict[str, CanonicalWeights]) -> dict[str, np.ndarray]:
-    ws, rs, bs = [], [], []
-    for cell in layer_cells:
-        w = weights[cell.name]
-        ws.append(fuse_gates(w, "zrn", "W_i", W_AT_X))
-        rs.append(fuse_gates(w, "zrn", "W_h", W_AT_X))
-        bs.append(np.concatenate([fuse_gates(w, "zrn", "b_i"), fuse_gates(w, "zrn", "b_h")]))
-    return {"W": np.stack(ws).astype(np.float32), "R": np.stack(rs).astype(np.float32),
-            "B": np.stack(bs).astype(np.float32)}
+    """W [D, 3H, I], R [D, 3H, H], B [D, 6H] of one layer, each direction d written with the
+    ONNX family's own description of the cell at index d (float32, as the model's input)."""
+    inputs, hidden = layer_cells[0].input_size, layer_cells[0].hidden_size
+    count = len(layer_cells)
+    shapes = {"W": (count, 3 * hidden, inputs), "R": (count, 3 * hidden, hidden),
+              "B": (count, 6 * hidden)}
+    arrays = {name: np.zeros(shape, np.float32) for name, shape in shapes.items()}
+    for index, cell in enumerate(layer_cells):
+        target = replace(cell, layout=onnx_gru.LAYOUTS[0], roles={key: key for key in shapes},
+                         extra={"direction_index": index})
+        w = {name: np.asarray(value, np.float32) for name, value in weights[cell.name].items()}
+        written = fill(onnx_gru.where(target), w, shapes, np.dtype(np.float32))
+        for name in shapes:
+            arrays[name][index] = written[name][index]
+    return arrays
 
 
 def from_canonical(modules: list[GruModule], weights: dict[str, CanonicalWeights]) -> dict[str, np.ndarray]:
