@@ -164,7 +164,10 @@ def inspect(path: Path, as_json: bool, reader: str, assume_layout: str | None,
 
         render_inspect(report, console())
     if not report["cells"]:
-        click.echo(f"grutool: {report['path']}: no GRU cell found", err=True)
+        hints = report.get("hints") or []
+        more = (f" ({len(hints)} group{'s' * (len(hints) != 1)} of tensors with a GRU's shapes: "
+                "see the --rename lines above)") if hints and not as_json else ""
+        click.echo(f"grutool: {report['path']}: no GRU cell found{more}", err=True)
         sys.exit(1)
 
 

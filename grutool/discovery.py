@@ -115,6 +115,9 @@ def find_hints(infos: list["TensorInfo"], taken_names: set[str]) -> list[Hint]:
         axis = 0 if orientation == W_AT_X else 1
         inputs = [info for info in floats if info.ndim == 2 and info.name != recurrent.name
                   and info.name not in used and info.shape[axis] == 3 * hidden]
+        if any(info.shape != (2, 3 * hidden) for info in inputs):
+            # A [2, 3H] beside another candidate is the bias of a reset-after Keras GRU.
+            inputs = [info for info in inputs if info.shape != (2, 3 * hidden)]
         if not inputs:
             continue
         inputs.sort(key=lambda info: (-_similarity(info.name, recurrent.name),
@@ -203,14 +206,13 @@ def _readings(orientation: str, tensors: dict[str, str], infos: dict[str, "Tenso
                 renames.append((bias, f"{name}/bias"))
             reset = {None: "after unless a config says otherwise", (3 * hidden,): "before",
                      (2, 3 * hidden): "after"}[bias_shape]
-            readings.append(Candidate("keras-gru", "z, r, h", reset, renames,
-                                    layout_option="keras-gru"))
+            readings.append(Candidate("keras-gru", "z, r, h", reset, renames))
         if bias_shape == (6 * hidden,) or (not two and bias is None):
             renames = [(kernel, f"{name}/kernel"), (recurrent, f"{name}/recurrent_kernel")]
             if bias:
                 renames.append((bias, f"{name}/bias"))
                 readings.append(Candidate("keras-cudnn-gru", "z, r, h (cuDNN blocks)", "after",
-                                        renames, layout_option="keras-cudnn-gru"))
+                                          renames))
         if bias_shape in (None, (3 * hidden,)) and not two:
             renames = [(kernel, f"{name}/dense_i/kernel"), (recurrent, f"{name}/dense_h/kernel")]
             if bias:
