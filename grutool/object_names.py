@@ -42,6 +42,8 @@ class ObjectNames:
     names: dict[str, str] = field(default_factory=dict)  # checkpoint key -> full name
     ties: dict[str, tuple[str, str]] = field(default_factory=dict)  # slot key -> (weight key, slot)
     layers: list[LayerConfig] = field(default_factory=list)
+    # Checkpoint keys in the graph's depth-first order: the model's order of its layers.
+    order: list[str] = field(default_factory=list)
     saved_model: bool = False
     has_keras_metadata: bool = False
     warnings: list[str] = field(default_factory=list)
@@ -89,6 +91,7 @@ def object_names(source: TensorSource) -> ObjectNames | None:
                 continue  # a second copy under the same name keeps its key
             result.names[key] = name
             taken.add(name)
+    result.order = [variable_key[node] for node in graph.depth_first() if node in variable_key]
     for node in graph.nodes:
         for slot in node.slot_variables:
             copy, weight = variable_key.get(slot.slot_node), variable_key.get(slot.original_node)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from . import families
-from .cells import Recognition
+from .cells import FORWARD, Recognition
 from .object_names import object_names
 from .renaming import NameView, RenameRule, apply_rules, parse_rules
 from .slots import Copies, cell_copies, copy_names, find_copies, select_slot
@@ -85,6 +85,8 @@ def read_cells(source: TensorSource, options: ReadingOptions) -> Reading:
             "this SavedModel carries no Keras layer configs (keras_metadata.pb): reset_after "
             "was read from each bias shape; activations tanh and sigmoid, go_backwards false "
             "and merge_mode concat are assumed")
+    if graph is not None and graph.names:
+        _model_order(recognition, view, graph.order)
     if options.slot is not None and recognition.cells:
         select_slot(view, recognition.cells, copies, options.slot)
     how = " and ".join(what for what, used in (("the object graph", bool(graph and graph.names)),
@@ -95,3 +97,18 @@ def read_cells(source: TensorSource, options: ReadingOptions) -> Reading:
                 else f"names from {how}"
         cell.source_tensors = [view.file_name(name) for name in cell.source_tensors]
     return Reading(view, recognition, copies, options)
+
+
+def _model_order(recognition: Recognition, view: NameView, keys_in_graph_order: list[str]) -> None:
+    """Modules in the order the object graph reaches their variables (a Keras model's layer
+    order: `layer_with_weights-0`, `variables/0`, ...); within a module by layer, forward
+    before reverse."""
+    rank = {key: index for index, key in enumerate(keys_in_graph_order)}
+    first: dict[str, int] = {}
+    for cell in recognition.cells:
+        position = min((rank.get(view.own_name(name), len(rank)) for name in cell.roles.values()),
+                       default=len(rank))
+        first[cell.module] = min(first.get(cell.module, position), position)
+    order = {cell.name: index for index, cell in enumerate(recognition.cells)}
+    recognition.cells.sort(key=lambda cell: (first[cell.module], cell.layer,
+                                             cell.direction != FORWARD, order[cell.name]))

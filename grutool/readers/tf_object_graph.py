@@ -95,6 +95,22 @@ class ObjectGraph:
         return order
 
 
+    def depth_first(self, start: int = 0) -> list[int]:
+        """Node ids reachable from `start` in pre-order, children in stored order: a Keras
+        model's layers come out in the model's order, each with everything under it."""
+        if not 0 <= start < len(self.nodes):
+            return []
+        order, seen, stack = [], {start}, [start]
+        while stack:
+            node = stack.pop()
+            order.append(node)
+            children = [child for child, _ in self.nodes[node].children
+                        if child not in seen and 0 <= child < len(self.nodes)]
+            seen.update(children)
+            stack.extend(reversed(children))
+        return order
+
+
 @dataclass(frozen=True)
 class MetadataNode:
     node_id: int
