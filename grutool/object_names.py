@@ -20,9 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from .errors import CorruptFileError, first_line
 from .readers.keras_archive import normalise_layer
-from .readers.tf_object_graph import (GRAPH_TENSOR, ObjectGraph, keras_metadata, object_graph,
-                                      saved_model_directory)
+from .readers.tf_object_graph import (GRAPH_TENSOR, KERAS_METADATA, ObjectGraph, keras_metadata,
+                                      object_graph, saved_model_directory)
 from .tensors import TensorSource
 
 VARIABLE_VALUE = "VARIABLE_VALUE"
@@ -103,7 +104,12 @@ def object_names(source: TensorSource) -> ObjectNames | None:
         records = keras_metadata(directory)
         if records is not None:
             result.has_keras_metadata = True
-            result.layers = _keras_layers(graph, records, variable_key)
+            try:
+                result.layers = _keras_layers(graph, records, variable_key)
+            except (TypeError, ValueError, AttributeError, KeyError, RecursionError) as exc:
+                raise CorruptFileError(f"{KERAS_METADATA} holds a layer config grutool cannot "
+                                       f"read ({type(exc).__name__}: {first_line(exc)})",
+                                       directory / KERAS_METADATA) from exc
     return result
 
 

@@ -134,6 +134,32 @@ def test_optimizer_moments_of_a_saved_model(run_json, tmp_path: Path) -> None:
     np.testing.assert_array_equal(weights["b_hn"], reference["slot/m/gru/gru_cell/bias"][1, 8:])
 
 
+def _field(number: int, value: bytes) -> bytes:
+    assert len(value) < 128
+    return bytes([number << 3 | 2, len(value)]) + value
+
+
+@pytest.mark.parametrize("metadata, message", [
+    (b"\x0a\x05\x2a\x03{{{", "not valid JSON"),
+    (b"\x0a\xff", "not a Keras SavedMetadata"),
+    # A config that is no dict: no config, the shapes decide.
+    (lambda: _field(1, _field(3, b"root.layer_with_weights-0")
+                    + _field(5, b'{"class_name": "GRU", "config": 7}')), None),
+])
+def test_damaged_keras_metadata(tmp_path: Path, run, metadata: bytes, message: str | None) -> None:
+    import shutil
+
+    copy = tmp_path / "saved_model"
+    shutil.copytree(WILD / "tfk_saved_model" / "saved_model", copy)
+    (copy / "keras_metadata.pb").write_bytes(metadata() if callable(metadata) else metadata)
+    result = run("inspect", copy, "--no-stats")
+    if message is None:
+        assert result.exit_code == 0, result.stderr
+        return
+    assert result.exit_code == 2 and "Traceback" not in result.stderr
+    assert message in result.stderr and "keras_metadata.pb" in result.stderr
+
+
 # --- TF 1 ExponentialMovingAverage -------------------------------------------------------------
 
 def _tf1_outputs(path: Path, tmp_path: Path, *options: str) -> np.ndarray:
