@@ -81,7 +81,10 @@ def object_names(source: TensorSource) -> ObjectNames | None:
     keys = set(source.infos)
     variable_key: dict[int, str] = {}
     taken: set[str] = set()
-    for node_id in graph.breadth_first():
+    reached = graph.breadth_first()
+    # Slot variables are no object's children: the optimizer's slot references alone name them.
+    unreached = sorted(set(range(len(graph.nodes))) - set(reached))
+    for node_id in reached + unreached:
         for attribute in graph.nodes[node_id].attributes:
             key = attribute.checkpoint_key
             if attribute.name != VARIABLE_VALUE or key not in keys:

@@ -160,6 +160,27 @@ def test_damaged_keras_metadata(tmp_path: Path, run, metadata: bytes, message: s
     assert message in result.stderr and "keras_metadata.pb" in result.stderr
 
 
+def check_legacy_slots(folder: Path) -> None:
+    reference = np.load(folder / "reference.npz")
+    with grutool.open_checkpoint(folder) as checkpoint:
+        (cell,) = checkpoint.cells
+        assert cell.name == "gru/gru_cell"
+        assert set(checkpoint.reading.cell_copies(cell)) == {"m", "v"}
+    for slot in ("m", "v"):
+        with grutool.open_checkpoint(folder, slot=slot) as checkpoint:
+            (cell,) = checkpoint.cells
+            assert all(f"/.OPTIMIZER_SLOT/optimizer/{slot}/" in n for n in cell.source_tensors)
+            weights = checkpoint.canonical(cell)
+        kernel = reference[f"slot/{slot}/gru/gru_cell/kernel"]
+        np.testing.assert_array_equal(weights["W_iz"], kernel[:, :4])
+        np.testing.assert_array_equal(weights["W_hn"],
+                                      reference[f"slot/{slot}/gru/gru_cell/recurrent_kernel"][:, 8:])
+
+
+def test_optimizer_slots_tied_by_the_object_graph() -> None:
+    check_legacy_slots(WILD / "tfk_legacy_slots")
+
+
 # --- TF 1 ExponentialMovingAverage -------------------------------------------------------------
 
 def _tf1_outputs(path: Path, tmp_path: Path, *options: str) -> np.ndarray:
@@ -482,11 +503,12 @@ def test_regenerated_saved_models_live(tmp_path: Path) -> None:
 def test_regenerated_tf1_moving_averages_live(tmp_path: Path) -> None:
     pytest.importorskip("tf_keras")
     check_tf1_ema(_regenerate("tf1_ema", tmp_path), tmp_path)
+    check_legacy_slots(_regenerate("tfk_legacy_slots", tmp_path))
 
 
 def test_fixture_readme_lists_every_case() -> None:
     text = (WILD / "README.md").read_text()
-    for case in ("k3_export", "tfk_saved_model", "tf1_ema"):
+    cases = load_generator(GENERATOR).CASES
+    for case in cases:
         assert case in text
-    assert sorted(p.name for p in WILD.iterdir() if p.is_dir()) == sorted(
-        ("k3_export", "tfk_saved_model", "tf1_ema"))
+    assert sorted(p.name for p in WILD.iterdir() if p.is_dir()) == sorted(cases)
