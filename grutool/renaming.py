@@ -96,10 +96,10 @@ class NameView(TensorSource):
             seen = names.get(info.name, info.name)
             if seen in self._file_of:
                 raise UsageError(f"the names {self._file_of[seen]!r} and {info.name!r} would "
-                                 f"both be read as {seen!r}; make the --rename rules tell "
-                                 "them apart")
+                                 f"both be read as {seen!r}", inner.path,
+                                 hint="make the --rename rules tell them apart")
             if not seen:
-                raise UsageError(f"{info.name!r} would be renamed to an empty name")
+                raise UsageError(f"{info.name!r} would be renamed to an empty name", inner.path)
             self._file_of[seen] = info.name
             self.infos[seen] = TensorInfo(seen, info.shape, info.dtype)
 

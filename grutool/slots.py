@@ -40,7 +40,7 @@ _KERAS3_OPTIMIZER = re.compile(rf"^(?P<optimizer>{_OPTIMIZER})/(?P<flat>[^/]+)$"
 
 
 def find_copies(infos: list["TensorInfo"], ties: dict[str, tuple[str, str]] | None = None) -> Copies:
-    """Every copy among `infos`: same shape and dtype as a weight, named as a copy of it.
+    """Every copy among `infos`: the shape of a weight, and named as a copy of it.
 
     `ties` (copy name -> (weight name, slot name)) are the object graph's own slot references,
     which outrank names."""
