@@ -16,7 +16,6 @@ from typing import Any, Iterable
 
 from . import families
 from .cells import FORWARD, Recognition
-from .object_names import object_names
 from .renaming import NameView, RenameRule, apply_rules, parse_rules
 from .slots import Copies, cell_copies, copy_names, find_copies, select_slot
 from .tensors import TensorSource
@@ -60,7 +59,11 @@ class Reading:
 
 
 def read_cells(source: TensorSource, options: ReadingOptions) -> Reading:
-    graph = object_names(source)
+    graph = None
+    if source.format == "tf-checkpoint":  # only TF 2 checkpoints have an object graph
+        from .object_names import object_names
+
+        graph = object_names(source)
     names = dict(graph.names) if graph else {}
     if options.rename:
         names = {info.name: apply_rules(names.get(info.name, info.name), list(options.rename))

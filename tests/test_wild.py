@@ -518,3 +518,22 @@ def test_fixture_readme_lists_every_case() -> None:
     for case in cases:
         assert case in text
     assert sorted(p.name for p in WILD.iterdir() if p.is_dir()) == sorted(cases)
+
+
+def test_object_graph_walks_survive_cycles_and_bad_ids() -> None:
+    from grutool.readers.tf_object_graph import decode_object_graph
+
+    def reference(node: int, name: bytes) -> bytes:
+        return bytes([0x08, node]) + _field(2, name)
+
+    def child(node: int, name: bytes) -> bytes:
+        return _field(1, reference(node, name))
+
+    # node 0 -> 1 (a), 0 (self), 9 (no such node); node 1 -> 0 (back to the root)
+    data = _field(1, child(1, b"a") + child(0, b"self") + child(9, b"bad")) + _field(1, child(0, b"up"))
+    graph = decode_object_graph(data)
+    assert graph.breadth_first() == [0, 1] and graph.depth_first() == [0, 1]
+    assert graph.resolve("root.a.up.a") == 1 and graph.resolve("root.bad.x") is None
+    assert graph.resolve("root.bad") is None
+    with pytest.raises(ValueError):
+        decode_object_graph(b"\x0a\x05\x0a\x03\x08")

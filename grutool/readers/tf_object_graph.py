@@ -66,6 +66,8 @@ class ObjectGraph:
     nodes: list[GraphNode]
 
     def child(self, node: int, local_name: str) -> int | None:
+        if not 0 <= node < len(self.nodes):
+            return None
         for child, name in self.nodes[node].children:
             if name == local_name:
                 return child
@@ -79,7 +81,7 @@ class ObjectGraph:
         node: int | None = 0
         for part in parts[1:]:
             node = self.child(node, part) if node is not None else None
-        return node
+        return node if node is not None and 0 <= node < len(self.nodes) else None
 
     def breadth_first(self, start: int = 0) -> list[int]:
         """Node ids reachable from `start`, nearest first, children in stored order."""
