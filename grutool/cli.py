@@ -55,8 +55,21 @@ def _known_layouts(ctx: click.Context, param: click.Parameter, incomplete: str) 
     return [layout for layout in families.known_layouts() if layout.startswith(incomplete)]
 
 
+def naming_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--rename and --slot: which names recognition sees, and which copy of each weight is read."""
+    command = click.option(
+        "--slot", metavar="NAME",
+        help="Read each weight's per-variable copy NAME instead of the weight "
+             "(ExponentialMovingAverage, Adam, m, ...; inspect lists the copies).")(command)
+    return click.option(
+        "--rename", metavar="REGEX=REPLACEMENT", multiple=True,
+        help="Rename every tensor before recognition (Python re.sub, \\1 for groups; the "
+             "first '=' separates the parts). Repeatable, applied in order.")(command)
+
+
 def reading_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--reader and --layout, which every command that reads a file takes."""
+    """--reader, --layout, --rename and --slot, which every command that reads a file takes."""
+    command = naming_options(command)
     command = click.option(
         "--layout", "assume_layout", metavar="NAME", shell_complete=_known_layouts,
         help="Read tensors the file cannot tell apart (a bare kernel/recurrent_kernel/bias "
@@ -122,7 +135,7 @@ def _exit_on_sigterm() -> None:
 @reading_options
 @click.option("--no-stats", is_flag=True, help="Only names and shapes: read no weights.")
 def inspect(path: Path, as_json: bool, reader: str, assume_layout: str | None,
-            no_stats: bool) -> None:
+            no_stats: bool, rename: tuple[str, ...] = (), slot: str | None = None) -> None:
     """Show the GRU cells in PATH and the statistics of their twelve per-gate arrays.
 
     PATH is a file, a TF checkpoint prefix, or a directory (a TF checkpoint directory,
@@ -138,7 +151,8 @@ def inspect(path: Path, as_json: bool, reader: str, assume_layout: str | None,
     """
     from .api import inspect_report, open_checkpoint
 
-    with open_checkpoint(path, reader=reader, layout=assume_layout) as checkpoint:
+    with open_checkpoint(path, reader=reader, layout=assume_layout, rename=rename,
+                         slot=slot) as checkpoint:
         if not no_stats and progress_wanted(as_json):
             for cell in cell_progress("reading", True)(checkpoint.cells):
                 checkpoint.canonical(cell)  # cached for the report below
@@ -150,7 +164,10 @@ def inspect(path: Path, as_json: bool, reader: str, assume_layout: str | None,
 
         render_inspect(report, console())
     if not report["cells"]:
-        click.echo(f"grutool: {report['path']}: no GRU cell found", err=True)
+        hints = report.get("hints") or []
+        more = (f" ({len(hints)} group{'s' * (len(hints) != 1)} of tensors with a GRU's shapes: "
+                "see the --rename lines above)") if hints and not as_json else ""
+        click.echo(f"grutool: {report['path']}: no GRU cell found{more}", err=True)
         sys.exit(1)
 
 
@@ -163,7 +180,8 @@ def inspect(path: Path, as_json: bool, reader: str, assume_layout: str | None,
 @reading_options
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing on success.")
 def split(path: Path, out: Path, force: bool, as_json: bool, reader: str,
-          assume_layout: str | None, quiet: bool) -> None:
+          assume_layout: str | None, quiet: bool, rename: tuple[str, ...] = (),
+          slot: str | None = None) -> None:
     """Write every cell's per-gate arrays to OUT, under keys <cell>/W_ir ... <cell>/b_hn.
 
     Arrays are in x @ W orientation and the source dtype; a bias the cell does not have
@@ -180,7 +198,7 @@ def split(path: Path, out: Path, force: bool, as_json: bool, reader: str,
     from .api import split as split_file
 
     checkpoint = split_file(path, out, force=force, reader=reader, layout=assume_layout,
-                            progress=cell_progress("reading", progress_wanted(as_json, quiet)))
+                            rename=rename, slot=slot, progress=cell_progress("reading", progress_wanted(as_json, quiet)))
     result = {"path": str(checkpoint.path), "out": str(out),
               "cells": [cell.name for cell in checkpoint.cells],
               "arrays": sum(len(checkpoint.canonical(cell)) for cell in checkpoint.cells)}
@@ -211,7 +229,8 @@ TARGET_CHOICE = click.Choice(["pytorch", "keras", "onnx", "tf"])
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing on success.")
 def convert(path: Path, to: str, out: Path, module: str | None, allow_inexact: bool,
             tolerance: float, force: bool, as_json: bool, reader: str,
-            assume_layout: str | None, quiet: bool) -> None:
+            assume_layout: str | None, quiet: bool, rename: tuple[str, ...] = (),
+            slot: str | None = None) -> None:
     """Re-lay the GRU cells of PATH out for another framework, with a numerical proof.
 
     Before anything is written, the source cells and the converted ones are run through
@@ -229,7 +248,8 @@ def convert(path: Path, to: str, out: Path, module: str | None, allow_inexact: b
     from .api import open_checkpoint
     from .convert import convert as convert_checkpoint, write_conversion
 
-    with open_checkpoint(path, reader=reader, layout=assume_layout) as checkpoint:
+    with open_checkpoint(path, reader=reader, layout=assume_layout, rename=rename,
+                         slot=slot) as checkpoint:
         if progress_wanted(as_json, quiet):
             wanted = [cell for m in checkpoint.modules if module in (None, m.name) for cell in m.cells]
             for cell in cell_progress("reading", True)(wanted):
@@ -264,7 +284,8 @@ def convert(path: Path, to: str, out: Path, module: str | None, allow_inexact: b
 @reading_options
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing when the files agree.")
 def verify(a: Path, b: Path, tolerance: float, as_json: bool, reader: str,
-           assume_layout: str | None, quiet: bool) -> None:
+           assume_layout: str | None, quiet: bool, rename: tuple[str, ...] = (),
+           slot: str | None = None) -> None:
     """Check that the GRU modules of A and B compute the same functions.
 
     Modules are paired in model order, so a checkpoint and its conversion pair up although
@@ -281,8 +302,8 @@ def verify(a: Path, b: Path, tolerance: float, as_json: bool, reader: str,
     from .api import open_checkpoint
     from .verify import verify_checkpoints
 
-    with open_checkpoint(a, reader=reader, layout=assume_layout) as first, \
-            open_checkpoint(b, reader=reader, layout=assume_layout) as second:
+    with open_checkpoint(a, reader=reader, layout=assume_layout, rename=rename, slot=slot) as first, \
+            open_checkpoint(b, reader=reader, layout=assume_layout, rename=rename, slot=slot) as second:
         first.require_cells()
         second.require_cells()
         result = verify_checkpoints(first, second, tolerance)
@@ -349,9 +370,10 @@ def _cell_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> 
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing when every check passes.")
 @click.option("--reader", type=READER_CHOICE, default="auto", show_default=True,
               help="How to read TF checkpoints.")
+@naming_options
 def check(path: Path, cell_count: int | None, units: int | None, layout: str | None,
           no_nan: bool, trained: bool, other: Path | None, as_json: bool, quiet: bool,
-          reader: str) -> None:
+          reader: str, rename: tuple[str, ...] = (), slot: str | None = None) -> None:
     """Pass (exit 0) or fail (exit 1) on conditions about the GRU cells of PATH, for CI.
 
     Without options it checks that PATH holds a GRU cell and that no cell has NaN or
@@ -368,7 +390,8 @@ def check(path: Path, cell_count: int | None, units: int | None, layout: str | N
     from .check import check_checkpoint
 
     with ExitStack() as stack:
-        checkpoint = stack.enter_context(open_checkpoint(path, reader=reader))
+        checkpoint = stack.enter_context(open_checkpoint(path, reader=reader, rename=rename,
+                                                         slot=slot))
         reference = (stack.enter_context(open_checkpoint(other, reader=reader))
                      if other is not None else None)
         report = check_checkpoint(checkpoint, cells=cell_count, units=units, layout=layout,
@@ -393,7 +416,8 @@ def check(path: Path, cell_count: int | None, units: int | None, layout: str | N
 @click.option("--quiet", "-q", is_flag=True, help="No tables; only a threshold failure is reported.")
 @reading_options
 def diff(a: Path, b: Path, threshold: float | None, as_json: bool, quiet: bool,
-         reader: str, assume_layout: str | None) -> None:
+         reader: str, assume_layout: str | None, rename: tuple[str, ...] = (),
+         slot: str | None = None) -> None:
     """Show how much each gate of each cell changed from checkpoint A to checkpoint B.
 
     Per cell and canonical array (W_ir ... b_hn): the relative change ||a-b||/||a||
@@ -414,8 +438,8 @@ def diff(a: Path, b: Path, threshold: float | None, as_json: bool, quiet: bool,
     from .api import open_checkpoint
     from .diff import diff_checkpoints
 
-    with open_checkpoint(a, reader=reader, layout=assume_layout) as first, \
-            open_checkpoint(b, reader=reader, layout=assume_layout) as second:
+    with open_checkpoint(a, reader=reader, layout=assume_layout, rename=rename, slot=slot) as first, \
+            open_checkpoint(b, reader=reader, layout=assume_layout, rename=rename, slot=slot) as second:
         first.require_cells()
         second.require_cells()
         report = diff_checkpoints(first, second, threshold)
@@ -449,7 +473,8 @@ def diff(a: Path, b: Path, threshold: float | None, as_json: bool, quiet: bool,
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing on success.")
 @reading_options
 def plot(path: Path, out: Path, cell: str | None, force: bool, as_json: bool, quiet: bool,
-         reader: str, assume_layout: str | None) -> None:
+         reader: str, assume_layout: str | None, rename: tuple[str, ...] = (),
+         slot: str | None = None) -> None:
     """Draw each GRU cell's gates: heat maps of W_ir, W_iz, W_in, W_hr, W_hz, W_hn on one
     colour scale, and a histogram of each gate's (r, z, n) weights and biases.
 
@@ -468,7 +493,8 @@ def plot(path: Path, out: Path, cell: str | None, force: bool, as_json: bool, qu
     from .api import open_checkpoint
     from .plot import plot_checkpoint
 
-    with open_checkpoint(path, reader=reader, layout=assume_layout) as checkpoint:
+    with open_checkpoint(path, reader=reader, layout=assume_layout, rename=rename,
+                         slot=slot) as checkpoint:
         pages = plot_checkpoint(checkpoint, out, cell=cell, force=force,
                                 progress=cell_progress("drawing", progress_wanted(as_json, quiet)))
     result = {"path": str(checkpoint.path), "pages": [page.to_json() for page in pages]}

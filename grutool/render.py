@@ -46,6 +46,7 @@ def render_inspect(report: dict[str, Any], out: Console) -> None:
                             f"in {len(report['modules'])} module{'s' * (len(report['modules']) != 1)}"))
     if not cells:
         _render_tensor_list(report["tensors"], out)
+        _render_hints(report.get("hints", []), out)
     if report["modules"]:
         out.print(_modules_table(report["modules"]))
     for cell in cells:
@@ -91,6 +92,10 @@ def _cell_table(cell: dict[str, Any]) -> Table:
         extras.append(cell["variant"])
     title = Text.assemble((cell["name"], "bold cyan"), f"  ({where})")
     caption = "  ".join(extras) + "\nfrom " + _tensor_list(cell["name"], cell["source_tensors"])
+    if cell.get("slot"):
+        caption += f"\n(the copies {cell['slot']!r}, not the weights)"
+    elif cell.get("copies"):
+        caption += f"\ncopies beside the weights: {', '.join(cell['copies'])} (--slot NAME reads one)"
     table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
     table.add_column("gate")
     table.add_column("shape")
@@ -110,15 +115,41 @@ def _cell_table(cell: dict[str, Any]) -> Table:
 
 
 def _render_tensor_list(tensors: list[dict[str, Any]], out: Console, limit: int = 30) -> None:
+    renamed = any("read_as" in tensor for tensor in tensors)
     table = Table(title="Tensors", title_justify="left", title_style="bold")
     table.add_column("name", overflow="fold")
+    if renamed:
+        table.add_column("read as", overflow="fold")
     table.add_column("shape")
     table.add_column("dtype")
     for tensor in tensors[:limit]:
-        table.add_row(tensor["name"], "×".join(map(str, tensor["shape"])) or "scalar", tensor["dtype"])
+        row = [tensor["name"]] + ([tensor.get("read_as", "")] if renamed else [])
+        table.add_row(*row, "×".join(map(str, tensor["shape"])) or "scalar", tensor["dtype"])
     if len(tensors) > limit:
-        table.add_row(f"… and {len(tensors) - limit} more", "", "")
+        table.add_row(f"… and {len(tensors) - limit} more", *[""] * (2 + renamed))
     out.print(table)
+
+
+def _render_hints(hints: list[dict[str, Any]], out: Console) -> None:
+    """Tensors with a GRU's shapes, and the options that would read them as each layout."""
+    if not hints:
+        return
+    out.print()
+    out.print(Text("Tensors with a GRU's shapes (the file does not say the gate order: check a "
+                   "reading against outputs you trust, e.g. with grutool verify)", style="bold"))
+    for hint in hints:
+        shapes = ", ".join(hint["tensors"].values())
+        out.print(f"  {shapes}: input {hint['input_size']}, {hint['hidden_size']} units, "
+                  f"stored {hint['orientation']}; could be {', '.join(hint['layouts'])}")
+        for reading in hint["readings"]:
+            out.print(f"    {reading['layout']} (gates {reading['gates']}, reset "
+                      f"{reading['reset']}):", highlight=False)
+            if reading["command_line"]:
+                out.print(Text(f"      {reading['command_line']}"), soft_wrap=True)
+            if reading.get("note"):
+                out.print(Text(f"      {reading['note']}", style="dim"))
+        for caveat in hint["caveats"]:
+            out.print(Text(f"    note: {caveat}", style="yellow"))
 
 
 def render_split(result: dict[str, Any], out: Console) -> None:
