@@ -66,6 +66,11 @@ class Checkpoint:
                 if name in weights}
         return self._canonical_cache[cell.name]
 
+    def file_name(self, name: str) -> str:
+        """The file's own tensor that reading `name` (a name recognition saw, after
+        --rename and object-graph names) reads, the --slot copy included."""
+        return self.reading.view.file_name(name) if self.reading is not None else name
+
     def require_cells(self) -> None:
         if not self.cells:
             raise NoCellsError("no GRU cell found", self.path)

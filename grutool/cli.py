@@ -515,7 +515,8 @@ def plot(path: Path, out: Path, cell: str | None, force: bool, as_json: bool, qu
               help="Print a runnable program that reads the cell and defines step(x, h).")
 @reading_options
 def explain(path: Path, cell: str | None, as_json: bool, code: str | None, reader: str,
-            assume_layout: str | None) -> None:
+            assume_layout: str | None, rename: tuple[str, ...] = (),
+            slot: str | None = None) -> None:
     """Show each cell's equations and where each per-gate array lives in the file.
 
     Every canonical array (W_ir ... b_hn) is given as the tensor it comes from, a slice
@@ -531,7 +532,8 @@ def explain(path: Path, cell: str | None, as_json: bool, code: str | None, reade
     from .errors import UsageError
     from .explain import code_numpy, explain as explain_checkpoint
 
-    with open_checkpoint(path, reader=reader, layout=assume_layout) as checkpoint:
+    with open_checkpoint(path, reader=reader, layout=assume_layout, rename=rename,
+                         slot=slot) as checkpoint:
         checkpoint.require_cells()
         if cell is not None and cell not in {c.name for c in checkpoint.cells}:
             raise UsageError(f"no cell named {cell!r}; the file has: "

@@ -9,10 +9,12 @@ matrices, and one `step(x, h)` of the cell.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from . import families
 from .cells import BIAS_NAMES, CANONICAL_NAMES, GruCell
+from .where import Where
 
 if TYPE_CHECKING:
     from .api import Checkpoint
@@ -42,9 +44,16 @@ def equations(cell: GruCell, present: set[str]) -> list[str]:
     return lines
 
 
-def explain_cell(cell: GruCell) -> dict[str, Any]:
+def file_wheres(checkpoint: "Checkpoint", cell: GruCell) -> dict[str, Where]:
+    """The cell's description in model order, naming the file's own tensors (what a read
+    reaches after --rename, object-graph names and --slot)."""
     wheres = families.where(cell)
-    ordered = {name: wheres[name] for name in CANONICAL_NAMES if name in wheres}
+    return {name: replace(wheres[name], tensor=checkpoint.file_name(wheres[name].tensor))
+            for name in CANONICAL_NAMES if name in wheres}
+
+
+def explain_cell(checkpoint: "Checkpoint", cell: GruCell) -> dict[str, Any]:
+    ordered = file_wheres(checkpoint, cell)
     return {
         "name": cell.name, "layout": cell.layout, "reset_after": cell.reset_after,
         "activation": cell.activation, "recurrent_activation": cell.recurrent_activation,
@@ -62,7 +71,7 @@ def explain(checkpoint: "Checkpoint", cell_name: str | None = None) -> dict[str,
     if cell_name is not None:
         cells = [checkpoint.cell(cell_name)]
     return {"path": str(checkpoint.path), "format": checkpoint.format,
-            "cells": [explain_cell(cell) for cell in cells]}
+            "cells": [explain_cell(checkpoint, cell) for cell in cells]}
 
 
 # --- a program a person can run --------------------------------------------------------------
@@ -114,7 +123,7 @@ def _activation_lines(name: str, function: str) -> list[str]:
 
 def code_numpy(checkpoint: "Checkpoint", cell: GruCell) -> str:
     """A self-contained program: the raw tensors, the named matrices, and `step(x, h)`."""
-    where = families.where(cell)
+    where = file_wheres(checkpoint, cell)
     lines = [
         f'"""Cell {cell.name} of {checkpoint.path} ({cell.layout}, '
         f'{"reset after" if cell.reset_after else "reset before"} the recurrent product).',

@@ -69,6 +69,9 @@ def read_cells(source: TensorSource, options: ReadingOptions) -> Reading:
         names = {info.name: apply_rules(names.get(info.name, info.name), list(options.rename))
                  for info in source.tensors()}
     view = NameView(source, names)
+    if graph is not None and graph.order:
+        # The object graph states the model's order of its variables, stacked cells included.
+        view.stated_order = {names.get(key, key): (index, 0) for index, key in enumerate(graph.order)}
     warnings: list[str] = list(graph.warnings) if graph else []
     if graph is not None and graph.layers:
         view.layer_configs.update(graph.layer_configs(lambda key: names.get(key, key)))

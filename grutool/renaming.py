@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable
+from typing import Any, TYPE_CHECKING, Iterable
 
 from .errors import UsageError
 from .tensors import TensorInfo, TensorSource
@@ -91,6 +91,8 @@ class NameView(TensorSource):
         self._file_of: dict[str, str] = {}
         self.hidden: set[str] = set()
         self.redirects: dict[str, str] = {}
+        # An order of weights stated outside the reader (a TF 2 checkpoint's object graph).
+        self.stated_order: dict[str, tuple[int, int]] = {}
         names = names or {}
         for info in inner.tensors():
             seen = names.get(info.name, info.name)
@@ -105,6 +107,22 @@ class NameView(TensorSource):
 
     def tensors(self) -> list[TensorInfo]:
         return [info for name, info in self.infos.items() if name not in self.hidden]
+
+    @property
+    def weight_order(self) -> dict[str, tuple[int, int]]:
+        """The reader's stated order of weights (a Keras 2 `.h5`'s `weight_names`), by the
+        names recognition sees."""
+        order = getattr(self.inner, "weight_order", None) or {}
+        seen = {file: name for name, file in self._file_of.items()}
+        return {seen.get(name, name): position for name, position in order.items()} \
+            or dict(self.stated_order)
+
+    def __getattr__(self, name: str) -> Any:
+        # Other raw facts a reader exposes (Keras 3's `group_names`, HDF5 attributes) are
+        # the file's own; recognition reads them from the reader beneath.
+        if name.startswith("_") or name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
 
     def file_name(self, name: str) -> str:
         """The file tensor that a read of `name` reads."""
