@@ -124,16 +124,16 @@ class TensorFlowCheckpointSource(TensorSource):
 
     def __init__(self, prefix: Path):
         super().__init__(path=prefix, format=FORMAT, files=checkpoint_files(prefix))
-        try:
-            import os
+        from ..frameworks import import_tensorflow, native_stderr_hidden
 
-            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-            import tensorflow as tf
+        try:
+            tf = import_tensorflow()
         except ImportError as exc:
             raise MissingExtraError("reading this TF checkpoint needs TensorFlow", "tf",
                                     prefix) from exc
         try:
-            self._reader = tf.train.load_checkpoint(str(prefix))
+            with native_stderr_hidden():
+                self._reader = tf.train.load_checkpoint(str(prefix))
             shapes = self._reader.get_variable_to_shape_map()
             dtypes = self._reader.get_variable_to_dtype_map()
         except Exception as exc:  # TensorFlow raises its own zoo of error types here
