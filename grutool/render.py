@@ -4,10 +4,10 @@ knows nothing about files or formats."""
 from __future__ import annotations
 
 import os
-import sys
 import threading
 from typing import Any, Iterator, Sequence, TypeVar
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -37,22 +37,39 @@ def _number(value: float | None) -> str:
     return f"{value:.4g}"
 
 
-def render_inspect(report: dict[str, Any], out: Console) -> None:
+def _plural(number: int, noun: str) -> str:
+    return f"{number} {noun}{'s' * (number != 1)}"
+
+
+def render_inspect(report: dict[str, Any], out: Console, all_tensors: bool = False) -> None:
+    """The file, its modules, and per cell a heading, a table of its canonical arrays
+    (statistics when the report has them, else names and shapes), what the cell is, the
+    tensors it was read from and which arrays it does not have. `all_tensors` lists every
+    tensor of the file, marking the cells that read it."""
     cells = report["cells"]
-    out.print(Text.assemble(("File    ", "bold"), report["path"]))
+    out.print(Text.assemble(("File    ", "bold"), report["path"]), crop=False)
     out.print(Text.assemble(("Format  ", "bold"), f"{report['format']}, "
-                            f"{human_size(report['size_bytes'])}, {len(report['tensors'])} tensors"))
-    out.print(Text.assemble(("Found   ", "bold"), f"{len(cells)} GRU cell{'s' * (len(cells) != 1)} "
-                            f"in {len(report['modules'])} module{'s' * (len(report['modules']) != 1)}"))
-    if not cells:
-        _render_tensor_list(report["tensors"], out)
+                            f"{human_size(report['size_bytes'])}, "
+                            f"{_plural(len(report['tensors']), 'tensor')}"))
+    read = sum(1 for tensor in report["tensors"] if tensor.get("cells"))
+    total = report.get("cells_in_file", len(cells))
+    modules = report.get("modules_in_file", len(report["modules"]))
+    shown = f" (showing {cells[0]['name']})" if "cells_in_file" in report and cells else ""
+    out.print(Text.assemble(("Found   ", "bold"), f"{_plural(total, 'GRU cell')} "
+                            f"in {_plural(modules, 'module')}{shown}"), crop=False)
+    for layer in report.get("other_recurrent", []):
+        out.print(Text.assemble(("Holds   ", "bold"),
+                                f"{'an' if layer['kind'] == 'LSTM' else 'a'} {layer['kind']} at "
+                                f"{layer['scope'] or layer['tensors'][0]} "
+                                f"({layer['hidden_size']} units), not a GRU"), crop=False)
+    if all_tensors or not report.get("ok", bool(cells)):
+        _render_tensor_list(report["tensors"], out, limit=None if all_tensors else 30,
+                            read=read)
     if report["modules"]:
         out.print(_modules_table(report["modules"]))
     for cell in cells:
         out.print()
-        out.print(_cell_table(cell))
-        for problem in cell.get("problems", []):
-            out.print(Text(f"  ! {cell['name']}: {problem}", style="bold yellow"))
+        _render_cell(cell, out)
     for warning in report["warnings"]:
         out.print(Text(f"warning: {warning}", style="yellow"))
 
@@ -73,15 +90,38 @@ def _modules_table(modules: list[dict[str, Any]]) -> Table:
     return table
 
 
-def _tensor_list(cell_name: str, tensors: list[str]) -> str:
-    """`scope/{a, b}` when every tensor sits under the cell's own scope, else the full names."""
+def _tensor_list(cell_name: str, tensors: list[str]) -> list[str]:
+    """The words of a `from` line, each a whole tensor name (with its comma): `scope/{a,`,
+    `b}` when every tensor sits under the cell's own scope, else the full names."""
     prefix = cell_name + "/"
     if len(tensors) > 1 and all(t.startswith(prefix) for t in tensors):
-        return prefix + "{" + ", ".join(t[len(prefix):] for t in tensors) + "}"
-    return ", ".join(tensors)
+        words = [t[len(prefix):] + "," for t in tensors]
+        words[0] = prefix + "{" + words[0]
+        words[-1] = words[-1][:-1] + "}"
+        return words
+    return [t + "," for t in tensors[:-1]] + tensors[-1:]
 
 
-def _cell_table(cell: dict[str, Any]) -> Table:
+def _wrapped(words: list[str], width: int, indent: str = "  ") -> list[str]:
+    """`words` in lines of at most `width` columns, broken only between words; a word longer
+    than a line gets a line of its own, whole (a tensor name is never cut)."""
+    lines: list[str] = []
+    line = ""
+    for word in words:
+        candidate = f"{line} {word}" if line else word
+        if line and cell_len(candidate) > width:
+            lines.append(line)
+            line = indent + word
+        else:
+            line = candidate
+    if line:
+        lines.append(line)
+    return lines
+
+
+def _render_cell(cell: dict[str, Any], out: Console) -> None:
+    """Heading, table, facts, sources and absent arrays of one cell. Only the table keeps
+    the table's width; the lines around it use the console's, broken between names."""
     where = f"layer {cell['layer']}, {cell['direction']}"
     extras = [cell["layout"], f"{cell['input_size']}→{cell['hidden_size']}", cell["dtype"],
               "reset after" if cell["reset_after"] else "reset before"]
@@ -89,40 +129,73 @@ def _cell_table(cell: dict[str, Any]) -> Table:
         extras.append(f"activations {cell['activation']}/{cell['recurrent_activation']}")
     if cell.get("variant"):
         extras.append(cell["variant"])
-    title = Text.assemble((cell["name"], "bold cyan"), f"  ({where})")
-    caption = "  ".join(extras) + "\nfrom " + _tensor_list(cell["name"], cell["source_tensors"])
-    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
+    width = out.width
+    out.print(Text.assemble((cell["name"], "bold cyan"), f"  ({where})"), crop=False)
+    gates = cell.get("gates", {})
+    with_stats = any("mean" in stats for stats in gates.values())
+    table = Table()
     table.add_column("gate")
     table.add_column("shape")
-    for column in ("mean", "std", "min", "max"):
-        table.add_column(column, justify="right")
-    table.add_column("flags")
-    for name, stats in cell.get("gates", {}).items():
+    if with_stats:
+        for column in ("mean", "std", "min", "max"):
+            table.add_column(column, justify="right")
+        table.add_column("flags")
+    for name, stats in gates.items():
+        shape = "×".join(map(str, stats["shape"])) or "scalar"
+        if not with_stats:
+            table.add_row(name, shape)
+            continue
         flags = []
         if stats["nan"]:
             flags.append(f"{stats['nan']} NaN")
         if stats["inf"]:
             flags.append(f"{stats['inf']} Inf")
-        table.add_row(name, "×".join(map(str, stats["shape"])), _number(stats["mean"]),
+        table.add_row(name, shape, _number(stats["mean"]),
                       _number(stats["std"]), _number(stats["min"]), _number(stats["max"]),
                       Text(", ".join(flags), style="bold red") if flags else "")
-    return table
+    if gates:
+        out.print(table)
+    lines = [(line, "") for line in _wrapped("  ".join(extras).split(" "), width)]
+    lines += [(line, "") for line in
+              _wrapped(["from", *_tensor_list(cell["name"], cell["source_tensors"])], width)]
+    if cell.get("absent"):
+        lines += [(line, "dim") for line in
+                  _wrapped(["absent", "(zero):", *cell["absent"]], width)]
+    for line, style in lines:
+        out.print(Text(line, style=style), crop=False, overflow="ignore")
+    for problem in cell.get("problems", []):
+        out.print(Text(f"  ! {cell['name']}: {problem}", style="bold yellow"))
 
 
-def _render_tensor_list(tensors: list[dict[str, Any]], out: Console, limit: int = 30) -> None:
-    table = Table(title="Tensors", title_justify="left", title_style="bold")
-    table.add_column("name", overflow="fold")
-    table.add_column("shape")
-    table.add_column("dtype")
-    for tensor in tensors[:limit]:
-        table.add_row(tensor["name"], "×".join(map(str, tensor["shape"])) or "scalar", tensor["dtype"])
-    if len(tensors) > limit:
-        table.add_row(f"… and {len(tensors) - limit} more", "", "")
-    out.print(table)
+def _render_tensor_list(tensors: list[dict[str, Any]], out: Console, limit: int | None = 30,
+                        read: int = 0) -> None:
+    """Every tensor, h5ls-style: name, shape, dtype and the cells that read it; in aligned
+    columns when they fit the console, else each name on its own line, never cut."""
+    shown = tensors if limit is None else tensors[:limit]
+    title = f"Tensors ({_plural(len(tensors), 'tensor')}, {read} read by GRU cells)"
+    out.print(Text(title, style="bold"), crop=False)
+    rows = [(t["name"], "×".join(map(str, t["shape"])) or "scalar", t["dtype"],
+             ", ".join(t.get("cells", [])) or "-") for t in shown]
+    header = ("name", "shape", "dtype", "read by")
+    widths = [max(cell_len(row[i]) for row in [header, *rows]) for i in range(4)]
+    if 2 + sum(widths) + 6 <= out.width:
+        for index, row in enumerate([header, *rows]):
+            line = "  " + "  ".join(value.ljust(widths[i]) if i < 3 else value
+                                    for i, value in enumerate(row))
+            out.print(Text(line.rstrip(), style="bold" if index == 0 else ""), crop=False,
+                      overflow="ignore")
+    else:
+        for name, shape, dtype, readers in rows:
+            out.print(Text("  " + name), crop=False, overflow="ignore")
+            details = f"      {shape}  {dtype}" + ("" if readers == "-" else f"  read by {readers}")
+            out.print(Text(details), crop=False, overflow="ignore")
+    if limit is not None and len(tensors) > limit:
+        out.print(f"  … and {len(tensors) - limit} more (--all lists every tensor)")
 
 
 def render_split(result: dict[str, Any], out: Console) -> None:
-    out.print(f"Wrote {result['arrays']} arrays of {len(result['cells'])} cells to {result['out']}")
+    out.print(Text(f"Wrote {result['arrays']} arrays of {_plural(len(result['cells']), 'cell')} "
+                   f"to {result['out']}"), soft_wrap=True)
 
 
 # --- progress -------------------------------------------------------------------------------
@@ -160,7 +233,7 @@ def track_cells(items: Sequence[T], description: str, enabled: bool,
     timer.start()
     try:
         for item in items:
-            progress.update(task, item=str(getattr(item, "name", item)))
+            progress.update(task, item=_label(item))
             yield item
             progress.advance(task)
     finally:
@@ -168,6 +241,13 @@ def track_cells(items: Sequence[T], description: str, enabled: bool,
         with lock:
             finished = True
             progress.stop()
+
+
+def _label(item: object) -> str:
+    """What the bar says it is working on: a cell's or module's name; a pair's two names."""
+    if isinstance(item, tuple):
+        return " ↔ ".join(_label(part) for part in item)
+    return str(getattr(item, "name", item))
 
 
 # --- check ----------------------------------------------------------------------------------
@@ -179,8 +259,10 @@ def check_lines(report: dict[str, Any], quiet: bool = False) -> list[str]:
     failed = [check for check in checks if not check["ok"]]
     if quiet and not failed:
         return []
-    if any(check["name"] == "found" for check in failed):
-        return [f"FAIL found: no GRU cell in {report['path']}"]
+    for check in failed:
+        if check["name"] == "found":  # "no GRU cell found[: what the file holds instead]"
+            instead = check["detail"].partition(":")[2].strip()
+            return [f"FAIL found: no GRU cell in {report['path']}" + (f": {instead}" if instead else "")]
     lines = [f"FAIL {check['name']}: {check['detail']}" for check in failed]
     if failed:
         lines.append(f"FAILED: {report['path']}: {len(failed)} of {len(checks)} checks failed")
