@@ -33,10 +33,14 @@ class OtherRecurrentLayer:
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "scope": self.scope, "hidden_size": self.hidden_size,
-                "tensors": list(self.tensors)}
+                "tensors": list(self.tensors), "description": self.describe()}
 
     def describe(self) -> str:
-        return f"{self.kind} at {self.scope or self.tensors[0]} ({self.hidden_size} units)"
+        """"LSTM at encoder/lstm (64 units)"; a layer at the top of the file is named by
+        its recurrent tensor: "LSTM (weight_hh_l0, 64 units)"."""
+        if self.scope:
+            return f"{self.kind} at {self.scope} ({self.hidden_size} units)"
+        return f"{self.kind} ({self.tensors[0]}, {self.hidden_size} units)"
 
 
 def _scope(name: str) -> str:

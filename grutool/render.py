@@ -58,10 +58,8 @@ def render_inspect(report: dict[str, Any], out: Console, all_tensors: bool = Fal
     out.print(Text.assemble(("Found   ", "bold"), f"{_plural(total, 'GRU cell')} "
                             f"in {_plural(modules, 'module')}{shown}"), crop=False)
     for layer in report.get("other_recurrent", []):
-        out.print(Text.assemble(("Holds   ", "bold"),
-                                f"{'an' if layer['kind'] == 'LSTM' else 'a'} {layer['kind']} at "
-                                f"{layer['scope'] or layer['tensors'][0]} "
-                                f"({layer['hidden_size']} units), not a GRU"), crop=False)
+        out.print(Text.assemble(("Holds   ", "bold"), f"{layer['description']}, not a GRU"),
+                  crop=False)
     if all_tensors or not report.get("ok", bool(cells)):
         _render_tensor_list(report["tensors"], out, limit=None if all_tensors else 30,
                             read=read)
@@ -208,9 +206,11 @@ PROGRESS_DELAY_SECONDS = 1.0
 
 
 def track_cells(items: Sequence[T], description: str, enabled: bool,
-                delay: float = PROGRESS_DELAY_SECONDS) -> Iterator[T]:
-    """Yield `items`; when `enabled` and the loop outlasts `delay`, show a transient
-    progress bar on stderr (the caller decides: a terminal, no --json, no --quiet)."""
+                delay: float | None = None) -> Iterator[T]:
+    """Yield `items`; when `enabled` and the loop outlasts `delay` (PROGRESS_DELAY_SECONDS
+    unless given), show a transient progress bar on stderr (the caller decides: a terminal,
+    no --json, no --quiet)."""
+    delay = PROGRESS_DELAY_SECONDS if delay is None else delay
     if not enabled:
         yield from items
         return

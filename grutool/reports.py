@@ -79,14 +79,16 @@ def _suite(parent: ET.Element, outcome: "Outcome") -> dict[str, int]:
     suite = ET.SubElement(parent, "testsuite", name=outcome.path)
     checks = report.get("checks")
     if checks is None:
-        case = ET.SubElement(suite, "testcase", name="read", classname=outcome.path)
+        case = ET.SubElement(suite, "testcase", name="read", classname=outcome.path,
+                             file=outcome.path)
         error = ET.SubElement(case, "error", message=report.get("error") or "failed",
                               type="unreadable")
         error.text = report.get("error")
         counts = {"tests": 1, "failures": 0, "errors": 1}
     else:
         for check in checks:
-            case = ET.SubElement(suite, "testcase", name=check["name"], classname=outcome.path)
+            case = ET.SubElement(suite, "testcase", name=check["name"], classname=outcome.path,
+                                 file=outcome.path)
             if not check["ok"]:
                 failure = ET.SubElement(case, "failure", message=check["detail"],
                                         type=check["name"])
