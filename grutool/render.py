@@ -89,27 +89,29 @@ def _modules_table(modules: list[dict[str, Any]]) -> Table:
 
 
 def _tensor_list(cell_name: str, tensors: list[str]) -> list[str]:
-    """The words of a `from` line, each a whole tensor name (with its comma): `scope/{a,`,
-    `b}` when every tensor sits under the cell's own scope, else the full names."""
+    """The words of a `from` line, each a whole name: `scope/{`, `a,`, `b}` when every
+    tensor sits under the cell's own scope (a word ending in `{` is glued to the next on
+    the same line), else the full names."""
     prefix = cell_name + "/"
     if len(tensors) > 1 and all(t.startswith(prefix) for t in tensors):
         words = [t[len(prefix):] + "," for t in tensors]
-        words[0] = prefix + "{" + words[0]
         words[-1] = words[-1][:-1] + "}"
-        return words
+        return [prefix + "{", *words]
     return [t + "," for t in tensors[:-1]] + tensors[-1:]
 
 
 def _wrapped(words: list[str], width: int, indent: str = "  ") -> list[str]:
     """`words` in lines of at most `width` columns, broken only between words; a word longer
-    than a line gets a line of its own, whole (a tensor name is never cut)."""
+    than a line gets a line of its own, whole (a tensor name is never cut). Continuation
+    lines are indented unless the indent alone would push the word past the width."""
     lines: list[str] = []
     line = ""
     for word in words:
-        candidate = f"{line} {word}" if line else word
+        glue = "" if line.endswith("{") else " "
+        candidate = f"{line}{glue}{word}" if line else word
         if line and cell_len(candidate) > width:
             lines.append(line)
-            line = indent + word
+            line = (indent if cell_len(indent + word) <= width else "") + word
         else:
             line = candidate
     if line:
