@@ -336,7 +336,7 @@ def inspect(paths: tuple[Path, ...], every_checkpoint: bool, as_json: bool, read
     sys.exit(worst_exit_code(outcomes))
 
 
-@cli.command(short_help="Write every cell's per-gate arrays (W_ir ... b_hn) to a file.")
+@cli.command(short_help="Write every cell's per-gate arrays, W_ir to b_hn, to a file.")
 @click.argument("path", type=PATH)
 @click.option("--out", "-o", type=PATH, required=True,
               help="Output file: .npz, .h5 or .safetensors (chosen by the extension).")
