@@ -54,9 +54,10 @@ def render_inspect(report: dict[str, Any], out: Console, all_tensors: bool = Fal
     read = sum(1 for tensor in report["tensors"] if tensor.get("cells"))
     total = report.get("cells_in_file", len(cells))
     modules = report.get("modules_in_file", len(report["modules"]))
-    shown = f" (showing {cells[0]['name']})" if "cells_in_file" in report and cells else ""
     out.print(Text.assemble(("Found   ", "bold"), f"{_plural(total, 'GRU cell')} "
-                            f"in {_plural(modules, 'module')}{shown}"), crop=False)
+                            f"in {_plural(modules, 'module')}"), crop=False)
+    if "cells_in_file" in report and cells:
+        out.print(Text.assemble(("Showing ", "bold"), cells[0]["name"]), crop=False)
     for layer in report.get("other_recurrent", []):
         out.print(Text.assemble(("Holds   ", "bold"), f"{layer['description']}, not a GRU"),
                   crop=False)
@@ -169,28 +170,44 @@ def _render_cell(cell: dict[str, Any], out: Console) -> None:
 
 def _render_tensor_list(tensors: list[dict[str, Any]], out: Console, limit: int | None = 30,
                         read: int = 0) -> None:
-    """Every tensor, h5ls-style: name, shape, dtype and the cells that read it; in aligned
-    columns when they fit the console, else each name on its own line, never cut."""
+    """Every tensor, h5ls-style (name, shape, dtype), under the cell(s) that read it, in
+    model order, then those no cell read. Names under the cell's own scope are shown
+    relative to it; a name is never cut, columns are aligned when they fit the console."""
     shown = tensors if limit is None else tensors[:limit]
-    title = f"Tensors ({_plural(len(tensors), 'tensor')}, {read} read by GRU cells)"
-    out.print(Text(title, style="bold"), crop=False)
-    rows = [(t["name"], "×".join(map(str, t["shape"])) or "scalar", t["dtype"],
-             ", ".join(t.get("cells", [])) or "-") for t in shown]
-    header = ("name", "shape", "dtype", "read by")
-    widths = [max(cell_len(row[i]) for row in [header, *rows]) for i in range(4)]
-    if 2 + sum(widths) + 6 <= out.width:
-        for index, row in enumerate([header, *rows]):
-            line = "  " + "  ".join(value.ljust(widths[i]) if i < 3 else value
-                                    for i, value in enumerate(row))
-            out.print(Text(line.rstrip(), style="bold" if index == 0 else ""), crop=False,
-                      overflow="ignore")
-    else:
-        for name, shape, dtype, readers in rows:
-            out.print(Text("  " + name), crop=False, overflow="ignore")
-            details = f"      {shape}  {dtype}" + ("" if readers == "-" else f"  read by {readers}")
-            out.print(Text(details), crop=False, overflow="ignore")
+    out.print(Text(f"Tensors ({_plural(len(tensors), 'tensor')}, {read} read by GRU cells)",
+                   style="bold"), crop=False)
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for tensor in shown:
+        groups.setdefault(tuple(tensor.get("cells", [])), []).append(tensor)
+    if () in groups:  # what no cell read comes last
+        groups[()] = groups.pop(())
+    for readers, members in groups.items():
+        if readers:  # the reading cells' names head their tensors, as groups do in h5ls
+            words = [*[name + "," for name in readers[:-1]], readers[-1] + ":"]
+        else:
+            words = ["read", "by", "no", "cell:"]
+        if groups.keys() != {()}:
+            for line in _wrapped(words, out.width, indent=""):
+                out.print(Text(line, style="cyan"), crop=False, overflow="ignore")
+        prefix = readers[0] + "/" if len(readers) == 1 else None
+        _render_tensor_rows([((t["name"][len(prefix):] if prefix and t["name"].startswith(prefix)
+                               else t["name"]),
+                              "×".join(map(str, t["shape"])) or "scalar", t["dtype"])
+                             for t in members], out)
     if limit is not None and len(tensors) > limit:
         out.print(f"  … and {len(tensors) - limit} more (--all lists every tensor)")
+
+
+def _render_tensor_rows(rows: list[tuple[str, str, str]], out: Console) -> None:
+    widths = [max(cell_len(row[i]) for row in rows) for i in range(3)]
+    if 2 + sum(widths) + 4 <= out.width:
+        for name, shape, dtype in rows:
+            line = f"  {name.ljust(widths[0])}  {shape.ljust(widths[1])}  {dtype}"
+            out.print(Text(line), crop=False, overflow="ignore")
+        return
+    for name, shape, dtype in rows:  # too wide for columns: the name alone on its line
+        out.print(Text(f"  {name}"), crop=False, overflow="ignore")
+        out.print(Text(f"      {shape}  {dtype}"), crop=False, overflow="ignore")
 
 
 def render_split(result: dict[str, Any], out: Console) -> None:
