@@ -121,6 +121,10 @@ class GrutoolCommand(click.Command):
                 return super().invoke(ctx)
         except GrutoolError as exc:
             _fail(ctx, exc.one_line(), exc.exit_code, debug, exc.path)
+        except OneLineUsageError:
+            raise
+        except click.UsageError as exc:  # options that contradict each other, found late
+            raise _one_line_usage(exc, _json_requested(ctx)) from exc
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except KeyboardInterrupt:
