@@ -325,16 +325,16 @@ def inspect(paths: tuple[Path, ...], every_checkpoint: bool, as_json: bool, read
         return report, 0 if report["ok"] else 1
 
     outcomes = []
-    for index, outcome in enumerate(run_each(files, _traced(work, _debug(click.get_current_context())))):
-        outcomes.append(outcome)
-        if not as_json and "format" in outcome.report:
+    for outcome in run_each(files, _traced(work, _debug(click.get_current_context()))):
+        if not as_json and "format" in outcome.report:  # read, with or without cells
             from .render import console, render_inspect
 
-            if index:
+            if outcomes:
                 click.echo()
             render_inspect(outcome.report, console(), all_tensors=all_tensors)
         if outcome.error:
             click.echo(f"grutool: {outcome.error}", err=True)
+        outcomes.append(outcome)
     if as_json:
         emit_json(combined_report(outcomes) if several else outcomes[0].report)
     sys.exit(worst_exit_code(outcomes))
@@ -592,18 +592,22 @@ def check(paths: tuple[Path, ...], every_checkpoint: bool, cell_count: int | Non
 
         outcomes = []
         for outcome in run_each(files, _traced(work, debug)):
-            outcomes.append(outcome)
-            if output_format == "text":
+            checked = "checks" in outcome.report  # else the file could not be read
+            if output_format == "text" and checked:
                 from .render import check_lines
 
-                for line in check_lines(outcome.report, quiet=quiet) if "checks" in outcome.report else []:
+                for line in check_lines(outcome.report, quiet=quiet):
                     click.echo(line)
-            if outcome.error and (output_format != "text" or "checks" not in outcome.report):
+            # Text already says why a file failed its checks; every other failure gets its
+            # line on stderr.
+            if outcome.error and not (output_format == "text" and checked):
                 click.echo(f"grutool: {outcome.error}", err=True)
+            outcomes.append(outcome)
     _check_output(outcomes, output_format, quiet, several)
-    if output_format == "text" and several and not (quiet and all(o.exit_code == 0 for o in outcomes)):
-        click.echo(("ok: " if worst_exit_code(outcomes) == 0 else "FAILED: ") + summary(outcomes))
-    sys.exit(worst_exit_code(outcomes))
+    worst = worst_exit_code(outcomes)
+    if output_format == "text" and several and not (quiet and worst == 0):
+        click.echo(("ok: " if worst == 0 else "FAILED: ") + summary(outcomes))
+    sys.exit(worst)
 
 
 def _check_output(outcomes: "list[Outcome]", output_format: str, quiet: bool,

@@ -29,8 +29,8 @@ OPTIONAL = [
     ("keras", ("keras",), "keras", "the tests that load converted weights into Keras 3"),
     ("matplotlib", ("matplotlib",), "plot", "grutool plot"),
 ]
-REQUIRED = [("numpy", ("numpy",)), ("h5py", ("h5py",)), ("rich", ("rich",)),
-            ("click", ("click",)), ("crc32c", ("crc32c",)), ("ml_dtypes", ("ml-dtypes", "ml_dtypes"))]
+REQUIRED = [("numpy", ("numpy",)), ("h5py", ("h5py",)), ("rich", ("rich",)), ("click", ("click",)),
+            ("crc32c", ("crc32c",)), ("ml_dtypes", ("ml-dtypes", "ml_dtypes"))]
 
 # Whether native libraries may write to the terminal (the CLI's --debug); off by default.
 _native_logs_shown: ContextVar[bool] = ContextVar("grutool_native_logs_shown", default=False)

@@ -29,4 +29,5 @@ def _takes_description(hook: Callable[..., object]) -> bool:
         return True
     if any(p.kind is p.VAR_POSITIONAL for p in parameters):
         return True
-    return len([p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]) >= 2
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return len([p for p in parameters if p.kind in positional]) >= 2

@@ -281,7 +281,8 @@ def check_lines(report: dict[str, Any], quiet: bool = False) -> list[str]:
     for check in failed:
         if check["name"] == "found":  # "no GRU cell found[: what the file holds instead]"
             instead = check["detail"].partition(":")[2].strip()
-            return [f"FAIL found: no GRU cell in {report['path']}" + (f": {instead}" if instead else "")]
+            return [f"FAIL found: no GRU cell in {report['path']}"
+                    + (f": {instead}" if instead else "")]
     lines = [f"FAIL {check['name']}: {check['detail']}" for check in failed]
     if failed:
         lines.append(f"FAILED: {report['path']}: {len(failed)} of {len(checks)} checks failed")

@@ -74,12 +74,12 @@ def open_source(path: str | Path, reader: str = "auto") -> TensorSource:
         if len(candidates) == 1:
             return open_source(candidates[0], reader=reader)
         if candidates:
+            more = len(candidates) - MAX_NAMED
             raise InputError(
                 f"a directory of {len(candidates)} checkpoints: "
                 + ", ".join(c.name for c in candidates[:MAX_NAMED])
-                + (f" and {len(candidates) - MAX_NAMED} more" if len(candidates) > MAX_NAMED else ""),
-                path, hint="name one of them; inspect and check read them all with "
-                           "--every-checkpoint")
+                + (f" and {more} more" if more > 0 else ""), path,
+                hint="name one of them; inspect and check read them all with --every-checkpoint")
     what = "a directory with no checkpoint in it" if path.is_dir() else "not a format grutool reads"
     raise UnsupportedFormatError(
         what, path, hint="known: TF checkpoints, .npz, .h5, .keras, .safetensors, .pt/.pth, .onnx")
