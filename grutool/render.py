@@ -306,9 +306,9 @@ def render_diff(report: dict[str, Any], out: Console) -> None:
     """One table per cell pair: gate, shape, relative change, max |Δ|, cosine."""
     threshold = report["threshold"]
     for cell in report["cells"]:
-        title = Text(cell["a"], style="bold cyan")
-        caption = None if cell["a"] == cell["b"] else f"paired with {cell['b']}"
-        table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
+        # The names go on lines of their own at the console's width, never cut to the table's.
+        out.print(Text(cell["a"], style="bold cyan"), crop=False, overflow="ignore")
+        table = Table()
         table.add_column("gate")
         table.add_column("shape")
         table.add_column("rel. change", justify="right")
@@ -336,6 +336,9 @@ def render_diff(report: dict[str, Any], out: Console) -> None:
         for row in rows:
             table.add_row(*row)
         out.print(table)
+        if cell["a"] != cell["b"]:
+            for line in _wrapped(["paired", "with", cell["b"]], out.width):
+                out.print(Text(line), crop=False, overflow="ignore")
     if not report["cells"]:
         return
     largest, where = report["max_relative_change"], report["largest_change"]
