@@ -258,3 +258,14 @@ def test_check_layout_is_how_to_read_and_expect_layout_what_to_assert(run, tmp_p
     wrong = run("check", bare, "--expect-layout", "pytorch-gru")
     assert wrong.exit_code == 1 and "FAIL layout: expected pytorch-gru" in wrong.stdout
     assert run("check", SINGLE, "--reader", "builtin").exit_code == 0
+
+
+def test_recognition_warnings_become_warning_annotations(run, tmp_path):
+    bare = tmp_path / "bare.npz"
+    _bare_keras_npz(bare)  # read as keras-gru by assumption, which is a warning
+    lines = run("check", bare, "--format", "github").stdout.splitlines()
+    assert all(ANNOTATION.match(line) for line in lines)
+    (warning,) = [line for line in lines if line.startswith("::warning")]
+    assert f"file={bare}" in warning and "assumed keras-gru" in warning
+    junit = ET.fromstring(run("check", bare, "--format", "junit").stdout.encode())
+    assert "assumed keras-gru" in junit.find("testsuite/system-out").text
