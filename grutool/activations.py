@@ -83,6 +83,14 @@ def named(family: str, **params: float | None) -> str:
                 return UNKNOWN
             value = float(value)
         values[key] = value
+    # One function, one name, whichever framework's vocabulary it came in.
+    if family == "leaky_relu":
+        return named("relu", negative_slope=values["alpha"])
+    if family == "thresholded_relu" and values["alpha"] == 0.0:
+        return "relu"
+    if (family, values) in (("affine", {"alpha": 1.0, "beta": 0.0}),
+                            ("scaled_tanh", {"alpha": 1.0, "beta": 1.0})):
+        return "linear" if family == "affine" else "tanh"
     changed = {key: value for key, value in values.items() if value != defaults[key]}
     if not changed and family in _PLAIN:
         return family

@@ -727,6 +727,52 @@ def plot(path: Path, out: Path, cell: str | None, force: bool, as_json: bool, qu
         render_plot(result, console())
 
 
+@cli.command(short_help="Each cell's equations and where every per-gate array lives.")
+@click.argument("path", type=PATH)
+@click.option("--cell", metavar="NAME", shell_complete=_cell_names,
+              help="Only this cell (default: every cell, in model order).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+@click.option("--code", type=click.Choice(["numpy"]), default=None,
+              help="Print a runnable program that reads the cell and defines step(x, h).")
+@reading_options
+def explain(path: Path, cell: str | None, as_json: bool, code: str | None, reader: str,
+            assume_layout: str | None) -> None:
+    """Show each cell's equations and where each per-gate array lives in the file.
+
+    Every canonical array (W_ir ... b_hn) is given as the tensor it comes from, a slice
+    per axis, and any reshape and transpose: exactly what split applies.
+
+    \b
+    Examples:
+      grutool explain model.ckpt
+      grutool explain model.pt --cell gru.l0 --json
+      grutool explain model.ckpt --cell rnn/gru_cell --code numpy > gru_step.py
+    """
+    from .api import open_checkpoint
+    from .errors import UsageError
+    from .explain import code_numpy, explain as explain_checkpoint
+
+    with open_checkpoint(path, reader=reader, layout=assume_layout) as checkpoint:
+        checkpoint.require_cells()
+        if cell is not None and cell not in {c.name for c in checkpoint.cells}:
+            raise UsageError(f"no cell named {cell!r}; the file has: "
+                             f"{', '.join(c.name for c in checkpoint.cells)}", checkpoint.path)
+        if code is not None:
+            chosen = [checkpoint.cell(cell)] if cell else checkpoint.cells
+            if len(chosen) > 1:
+                raise UsageError(f"--code writes one cell's program; choose one with --cell "
+                                 f"({', '.join(c.name for c in chosen)})", checkpoint.path)
+            click.echo(code_numpy(checkpoint, chosen[0]), nl=False)
+            return
+        report = explain_checkpoint(checkpoint, cell)
+    if as_json:
+        emit_json({**report, "ok": True})
+    else:
+        from .render import console, render_explain
+
+        render_explain(report, console())
+
+
 @cli.command(short_help="grutool's version and the optional frameworks installed.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 def env(as_json: bool) -> None:

@@ -358,3 +358,28 @@ def render_plot(result: dict[str, Any], out: Console) -> None:
     files = list(dict.fromkeys(page["out"] for page in result["pages"]))
     out.print(Text(f"Wrote {len(result['pages'])} cell figure{'s' * (len(result['pages']) != 1)} "
                    f"to {', '.join(files)}"), soft_wrap=True)  # paths stay whole in a pipe
+
+
+def render_explain(report: dict[str, Any], out: Console) -> None:
+    """Per cell: its equations, then per canonical array the expression that reads it. Names
+    under the cell's own scope are shown relative to it, so lines fit 80 columns."""
+    out.print(f"File    {report['path']}", soft_wrap=True)
+    out.print(f"Format  {report['format']}")
+    for cell in report["cells"]:
+        out.print()
+        placement = "reset after" if cell["reset_after"] else "reset before"
+        out.print(Text(cell["name"], style="bold"), soft_wrap=True)
+        out.print(f"{cell['layout']}, {cell['input_size']}→{cell['hidden_size']}, "
+                  f"{cell['direction']}, {placement}")
+        for line in cell["equations"]:
+            out.print(f"  {line}", soft_wrap=True)
+        prefix = cell["name"] + "/"
+        tensors = {where["tensor"] for where in cell["where"].values()}
+        relative = all(tensor.startswith(prefix) for tensor in tensors)
+        if relative:
+            out.print(f"  where, under {prefix}:", soft_wrap=True)
+        else:
+            out.print("  where:")
+        for name, expression in cell["expressions"].items():
+            shown = expression[len(prefix):] if relative else expression
+            out.print(f"    {name} = {shown}", soft_wrap=True)

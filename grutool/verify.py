@@ -12,7 +12,7 @@ cell's own output is compared too, so a failure names the first cell that goes w
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
@@ -134,6 +134,11 @@ def compare_modules(module_a: GruModule, weights_a: WeightsOf, module_b: GruModu
                     ) -> tuple[ModuleComparison, list[CellComparison]]:
     """Structure first, then the two whole modules run on the same random sequences.
     `allow_reset_difference`: measure an inexact conversion (reset placement changed)."""
+    # A merge one file does not state is taken to be the other's: it matches any.
+    if module_a.merge is None:
+        module_a = replace(module_a, merge=module_b.merge)
+    if module_b.merge is None:
+        module_b = replace(module_b, merge=module_a.merge)
     cells_a, cells_b = module_a.ordered_cells(), module_b.ordered_cells()
     problem = structure_difference(module_a, module_b, allow_reset_difference) \
         or _unrunnable(module_a) \

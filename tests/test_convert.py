@@ -84,7 +84,7 @@ SOURCES += [
            PT / "reference.npz", output_key="gru_bidir_2layer/y"),
     Source("pt-nobias", PT / "gru_nobias.safetensors", "gru", True, PT / "reference.npz",
            output_key="gru_nobias/y"),
-    Source("onnx-torch-bidi-2layer", ONNX / "torch_gru_bidir_2layer.onnx", "/GRU", True,
+    Source("onnx-torch-bidi-2layer", ONNX / "torch_gru_bidir_2layer.onnx", "GRU", True,
            ONNX / "reference.npz", output_key="torch_gru_bidir_2layer/y"),
     Source("onnx-lbr0", ONNX / "forward_lbr0.onnx", "gru", False, ONNX / "reference.npz",
            output_key="forward_lbr0/y"),

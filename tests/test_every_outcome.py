@@ -53,6 +53,8 @@ FAILURES = [
     ("check {dense}", 1),
     ("check {single} --match {garbage}", 2),
     ("plot {missing} --out {tmp}/g.png", 2),
+    ("explain {dense}", 1),
+    ("explain {single} --cell no/such/cell", 2),
     # usage errors, caught before the command runs
     ("check {single} --units 0", 2),
     ("inspect {single} --no-such-option", 2),
@@ -76,7 +78,7 @@ def test_json_on_every_failed_outcome(run, files, line, code):
 SUCCESSES = [
     "inspect {single}", "inspect {single} --no-stats", "split {single} --out {out}",
     "convert {keras} --to pytorch --out {out}", "verify {single} {single}",
-    "diff {single} {single}", "check {single}", "env",
+    "diff {single} {single}", "check {single}", "env", "explain {single}",
 ]
 
 
@@ -142,7 +144,8 @@ def test_help_summaries_are_whole_and_use_the_width(columns):
                           check=True).stdout
     commands = text.split("Commands:")[1].splitlines()[1:]
     names = [line.split()[0] for line in commands if line.strip()]
-    assert names == ["check", "convert", "diff", "env", "inspect", "plot", "split", "verify"]
+    assert names == ["check", "convert", "diff", "env", "explain", "inspect", "plot", "split",
+                     "verify"]
     assert not [line for line in commands if "..." in line or "…" in line], commands
     assert max(len(line) for line in text.splitlines()) <= min(columns, 100)
     if columns == 140:  # the description fills more than 80 columns when it may
@@ -152,7 +155,8 @@ def test_help_summaries_are_whole_and_use_the_width(columns):
 
 
 def test_every_command_help_has_examples(run):
-    for command in ("inspect", "split", "convert", "verify", "check", "diff", "plot", "env"):
+    for command in ("inspect", "split", "convert", "verify", "check", "diff", "plot", "env",
+                    "explain"):
         result = run(command, "--help")
         assert result.exit_code == 0 and "Examples:" in result.stdout, command
         assert "--debug" in result.stdout

@@ -2,8 +2,9 @@
 no runaway allocation, and no output left behind.
 
 Every case of tests/hostile/corpus/manifest.json (made by tests/hostile/make_corpus.py) is
-run through the real CLI in a subprocess whose address space is capped, so that a reader
+run through the real CLI in one subprocess whose address space is capped, so that a reader
 trying to allocate what a header claims fails the test instead of exhausting the machine.
+Each case still gets its own working folder, exit code, stdout and stderr.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import os
 import resource
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,7 @@ CORPUS = Path(__file__).parent / "hostile" / "corpus"
 MANIFEST = json.loads((CORPUS / "manifest.json").read_text())
 ADDRESS_SPACE_LIMIT = 4 * 2**30
 TIMEOUT_SECONDS = 20
-WORKERS = max(2, min(8, (os.cpu_count() or 2) * 2))
+RUNNER = Path(__file__).parent / "hostile" / "run_cases.py"
 # The split sample: one case per reader family, each must leave no output behind.
 SPLIT_SAMPLE = ["tf_data_bitflip_kernel", "npz_member_huge_shape", "h5_virtual_dataset",
                 "safetensors_offsets_beyond", "pt_pickle_runs_code", "keras_config_garbage",
@@ -33,16 +33,22 @@ def _limit_child() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE_LIMIT, ADDRESS_SPACE_LIMIT))
 
 
-def run_cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+def run_cases(cases: list[dict]) -> dict[str, subprocess.CompletedProcess]:
+    """Run every case's command line in ONE capped subprocess (tests/hostile/run_cases.py);
+    case -> its exit code, stdout and stderr, as if each had been its own `grutool` run."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", OMP_NUM_THREADS="1",
                OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    try:
-        return subprocess.run([sys.executable, "-m", "grutool.cli", *args], cwd=cwd, env=env,
-                              capture_output=True, text=True, timeout=TIMEOUT_SECONDS,
-                              preexec_fn=_limit_child)
-    except subprocess.TimeoutExpired as exc:
-        return subprocess.CompletedProcess(exc.cmd, -999, exc.stdout or "",
-                                           f"TIMEOUT after {TIMEOUT_SECONDS}s")
+    done = subprocess.run([sys.executable, str(RUNNER)], input=json.dumps(cases), env=env,
+                          capture_output=True, text=True,
+                          timeout=TIMEOUT_SECONDS * len(cases) + 60, preexec_fn=_limit_child)
+    results = {}
+    for line in done.stdout.splitlines():
+        record = json.loads(line)
+        results[record["case"]] = subprocess.CompletedProcess(
+            ["grutool"], record["exit"], record["stdout"], record["stderr"])
+    missing = [case["case"] for case in cases if case["case"] not in results]
+    assert not missing, f"the runner stopped before {missing[:3]}: {done.stderr[-2000:]}"
+    return results
 
 
 def problems_of(case: str, spec: dict, result: subprocess.CompletedProcess, cwd: Path) -> list[str]:
@@ -67,14 +73,11 @@ def problems_of(case: str, spec: dict, result: subprocess.CompletedProcess, cwd:
 
 @pytest.fixture(scope="module")
 def inspect_results(tmp_path_factory):
-    """Every case inspected once, in parallel; case -> (spec, result, working folder)."""
-    def one(case: str):
-        cwd = tmp_path_factory.mktemp(case)
-        spec = MANIFEST[case]
-        return case, spec, run_cli(["inspect", str(CORPUS / spec["path"])], cwd), cwd
-
-    with ThreadPoolExecutor(WORKERS) as pool:
-        return {case: (spec, result, cwd) for case, spec, result, cwd in pool.map(one, MANIFEST)}
+    """Every case inspected once; case -> (spec, result, working folder)."""
+    folders = {case: tmp_path_factory.mktemp(case) for case in MANIFEST}
+    results = run_cases([{"case": case, "args": ["inspect", str(CORPUS / spec["path"])],
+                          "cwd": str(folders[case])} for case, spec in MANIFEST.items()])
+    return {case: (spec, results[case], folders[case]) for case, spec in MANIFEST.items()}
 
 
 def test_corpus_is_big_and_small_enough():
@@ -102,16 +105,16 @@ def test_code_carrying_files_never_run(inspect_results):
 
 
 def test_split_of_hostile_inputs_leaves_nothing(tmp_path):
-    def one(case: str):
+    cases = []
+    for case in SPLIT_SAMPLE:
         folder = tmp_path / case
         folder.mkdir()
-        out = folder / "out.npz"
-        result = run_cli(["split", str(CORPUS / MANIFEST[case]["path"]), "--out", str(out)],
-                         folder)
-        return case, result, sorted(p.name for p in folder.iterdir())
-
-    with ThreadPoolExecutor(WORKERS) as pool:
-        outcomes = list(pool.map(one, SPLIT_SAMPLE))
-    for case, result, left in outcomes:
+        cases.append({"case": case, "cwd": str(folder),
+                      "args": ["split", str(CORPUS / MANIFEST[case]["path"]),
+                               "--out", str(folder / "out.npz")]})
+    results = run_cases(cases)
+    for case in SPLIT_SAMPLE:
+        result = results[case]
         assert result.returncode == MANIFEST[case]["exit"], (case, result.stderr)
+        left = sorted(p.name for p in (tmp_path / case).iterdir())
         assert left == [], f"{case} left {left}"

@@ -2,8 +2,6 @@
 cell does not have, every tensor and which cell read it, one cell, and what a file without a
 GRU holds instead (an LSTM, a simple RNN)."""
 
-import json
-
 import numpy as np
 import pytest
 

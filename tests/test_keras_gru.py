@@ -19,7 +19,7 @@ import pytest
 
 import grutool
 from grutool.cells import CANONICAL_NAMES, GruCell, GruModule
-from grutool.families import keras_gru
+from grutool.families import keras_gru, to_canonical
 from grutool.gru import run_module
 from grutool.tensors import TensorInfo, TensorSource
 
@@ -197,7 +197,7 @@ def test_cudnn_canonical_matches_tf_keras_conversion() -> None:
     cell = GruCell("c", "c", 0, "forward", "keras-cudnn-gru", 3, 4, True, "float64", [],
                    roles={"kernel": "k", "recurrent_kernel": "r", "bias": "b"})
     arrays = {"k": kernel, "r": recurrent, "b": bias}
-    canonical = keras_gru.to_canonical(cell, arrays.__getitem__)
+    canonical = to_canonical(cell, arrays.__getitem__)
     converted = np.hstack([block.T.reshape(block.shape, order="F") for block in np.hsplit(kernel, 3)])
     assert np.array_equal(np.hstack([canonical[n] for n in ("W_iz", "W_ir", "W_in")]), converted)
     assert np.array_equal(canonical["W_hr"], recurrent[:, 4:8].T)

@@ -5,7 +5,8 @@ A family module provides:
 
     LAYOUTS: tuple[str, ...]                    layout names it owns (the contract's `layout`)
     recognise(source, unclaimed) -> Recognition pure function of names, shapes (and configs)
-    to_canonical(cell, read) -> CanonicalWeights read(name) returns one tensor as numpy
+    where(cell) -> {name: Where}                 where each canonical array lives in the file
+                                                (grutool.where); reading applies it
 
 Families run in the order below; a tensor claimed by one is not offered to the next, so a
 more specific family (CudnnCompatibleGRUCell) comes before a more general one (GRUCell).
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from ..tensors import TensorSource
+    from ..where import Where
 
 FAMILY_MODULES = [
     "canonical",
@@ -93,7 +95,8 @@ def _apply_metadata(source: "TensorSource", result: Recognition) -> None:
     """Give each cell the structure the file's `__grutool__` metadata records for it (cells
     keyed by their name in this file: `target_name` for a conversion, else the key), and the
     modules their merge and model order. A cell whose family read its structure from the
-    file itself (`extra["structure_from_file"]`) keeps it; a disagreement is warned."""
+    file itself (`extra["structure_from_file"]`: placement, activations, output order) keeps
+    it; a disagreement is warned."""
     from .canonical import read_metadata, valid_facts
 
     metadata = read_metadata(source)
@@ -114,7 +117,7 @@ def _apply_metadata(source: "TensorSource", result: Recognition) -> None:
         for key in (*_PLACEMENT, *_BEHAVIOUR):
             if key not in facts or facts[key] == getattr(cell, key):
                 continue
-            if own and key in _PLACEMENT:
+            if own:
                 result.warnings.append(f"{cell.name}: the grutool metadata says {key} "
                                        f"{facts[key]!r} but the file {getattr(cell, key)!r}; "
                                        "kept the file's")
@@ -153,5 +156,16 @@ def family_for(layout: str) -> ModuleType:
     raise KeyError(f"no GRU family owns the layout {layout!r}")
 
 
+def where(cell: GruCell) -> "dict[str, Where]":
+    """Where each of the cell's canonical arrays lives in the file (see grutool.where)."""
+    return family_for(cell.layout).where(cell)
+
+
 def to_canonical(cell: GruCell, read: Callable[[str], "np.ndarray"]) -> CanonicalWeights:
-    return family_for(cell.layout).to_canonical(cell, read)
+    """The cell's canonical arrays, read by the same description `explain` prints."""
+    family = family_for(cell.layout)
+    if hasattr(family, "where"):
+        from ..where import read_all
+
+        return read_all(family.where(cell), read)
+    return family.to_canonical(cell, read)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, Callable
 
-from ..cells import CANONICAL_NAMES, FORWARD, CanonicalWeights, GruCell, Recognition, natural_key
+from ..cells import CANONICAL_NAMES, FORWARD, GruCell, Recognition, natural_key
+from ..where import Where, whole
 from ..activations import UNKNOWN, known
 
 if TYPE_CHECKING:
@@ -80,8 +81,12 @@ def recognise(source: "TensorSource", unclaimed: list["TensorInfo"]) -> Recognit
     return result
 
 
-def to_canonical(cell: GruCell, read: Callable[[str], "np.ndarray"]) -> CanonicalWeights:
-    return {name: read(tensor) for name, tensor in cell.roles.items()}
+def where(cell: GruCell) -> dict[str, Where]:
+    """Each array is its own tensor, as it is."""
+    inputs, hidden = cell.input_size, cell.hidden_size
+    return {name: whole(tensor, (inputs if name.startswith("W_i") else hidden, hidden)
+                        if name.startswith("W") else (hidden,))
+            for name, tensor in cell.roles.items()}
 
 
 def _shape_problem(shapes: dict[str, tuple[int, ...]]) -> str | None:

@@ -21,13 +21,12 @@ n = tanh(x W_in + b_in + r * (h W_hn)): reset after, with no recurrent bias at a
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
-from ..cells import FORWARD, REVERSE, CanonicalWeights, GruCell, Recognition, natural_key
+from ..cells import FORWARD, REVERSE, GruCell, Recognition, natural_key
+from ..where import Where, gate_blocks, whole
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from ..tensors import TensorInfo, TensorSource
 
 LAYOUTS = ("flax-gru",)
@@ -129,27 +128,23 @@ def _cell(scope: str, sep: str, roles: dict[str, str], infos: dict[str, "TensorI
     )
 
 
-def to_canonical(cell: GruCell, read: Callable[[str], "np.ndarray"]) -> CanonicalWeights:
+def where(cell: GruCell) -> dict[str, Where]:
+    inputs, hidden = cell.input_size, cell.hidden_size
     if cell.variant == "flax.nnx.GRUCell":
-        return _nnx_to_canonical(cell, read)
-    weights: CanonicalWeights = {}
+        # dense_i [I, 3H] and dense_h [H, 3H], columns r | z | n; dense_i's bias only.
+        wheres: dict[str, Where] = {}
+        for layer, side, rows in (("dense_i", "i", inputs), ("dense_h", "h", hidden)):
+            wheres.update(gate_blocks(cell.roles[f"{layer}/kernel"], (rows, 3 * hidden), "rzn",
+                                      f"W_{side}"))
+            if f"{layer}/bias" in cell.roles:
+                wheres.update(gate_blocks(cell.roles[f"{layer}/bias"], (3 * hidden,), "rzn",
+                                          f"b_{side}"))
+        return wheres
+    wheres = {}
     for dense in INPUT_DENSES + HIDDEN_DENSES:
         side, gate = dense[0], dense[1]
-        weights[f"W_{side}{gate}"] = read(cell.roles[f"{dense}/kernel"])
+        rows = inputs if side == "i" else hidden
+        wheres[f"W_{side}{gate}"] = whole(cell.roles[f"{dense}/kernel"], (rows, hidden))
         if f"{dense}/bias" in cell.roles:
-            weights[f"b_{side}{gate}"] = read(cell.roles[f"{dense}/bias"])
-    return weights
-
-
-def _nnx_to_canonical(cell: GruCell, read: Callable[[str], "np.ndarray"]) -> CanonicalWeights:
-    hidden = cell.hidden_size
-    gates = {"r": slice(0, hidden), "z": slice(hidden, 2 * hidden), "n": slice(2 * hidden, None)}
-    weights: CanonicalWeights = {}
-    for layer, side in (("dense_i", "i"), ("dense_h", "h")):
-        kernel = read(cell.roles[f"{layer}/kernel"])
-        bias = read(cell.roles[f"{layer}/bias"]) if f"{layer}/bias" in cell.roles else None
-        for gate, columns in gates.items():
-            weights[f"W_{side}{gate}"] = kernel[:, columns]
-            if bias is not None:
-                weights[f"b_{side}{gate}"] = bias[columns]
-    return weights
+            wheres[f"b_{side}{gate}"] = whole(cell.roles[f"{dense}/bias"], (hidden,))
+    return wheres

@@ -41,15 +41,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
-from ..cells import FORWARD, REVERSE, CanonicalWeights, GruCell, Recognition
-from ..gates import X_AT_W, split_gates
+from ..cells import FORWARD, REVERSE, GruCell, Recognition
+from ..where import Where, gate_blocks
 from ..gru import ACTIVATIONS
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from ..tensors import TensorInfo, TensorSource
 
 LAYOUTS = ("keras-gru", "keras-cudnn-gru")
@@ -357,29 +355,27 @@ def _layout_and_reset(item: _Found, bias: "TensorInfo | None", hidden: int,
     return KERAS_GRU, shape_says, how
 
 
-def to_canonical(cell: GruCell, read: Callable[[str], "np.ndarray"]) -> CanonicalWeights:
+def where(cell: GruCell) -> dict[str, Where]:
     inputs, hidden = cell.input_size, cell.hidden_size
-    kernel = read(cell.roles["kernel"])
-    recurrent = read(cell.roles["recurrent_kernel"])
+    kernel, recurrent = cell.roles["kernel"], cell.roles["recurrent_kernel"]
     if cell.layout == KERAS_CUDNN_GRU:
         # Each gate block holds cuDNN's row-major [H, rows] matrix, not x @ W.
-        weights = {f"W_i{gate}": kernel[:, k * hidden:(k + 1) * hidden].reshape(hidden, inputs).T
-                   for k, gate in enumerate("zrn")}
-        weights.update({f"W_h{gate}": recurrent[:, k * hidden:(k + 1) * hidden]
-                        .reshape(hidden, hidden).T for k, gate in enumerate("zrn")})
+        wheres = {f"W_{side}{gate}": Where(tensor, ((0, rows), (k * hidden, (k + 1) * hidden)),
+                                           reshape=(hidden, rows), transpose=True)
+                  for side, tensor, rows in (("i", kernel, inputs), ("h", recurrent, hidden))
+                  for k, gate in enumerate("zrn")}
     else:
-        weights = {**split_gates(kernel, "zrn", "W_i", X_AT_W),
-                   **split_gates(recurrent, "zrn", "W_h", X_AT_W)}
+        wheres = {**gate_blocks(kernel, (inputs, 3 * hidden), "zrn", "W_i"),
+                  **gate_blocks(recurrent, (hidden, 3 * hidden), "zrn", "W_h")}
     if "bias" not in cell.roles:
-        return weights
-    bias = read(cell.roles["bias"])
-    if bias.ndim == 2:  # reset_after: row 0 input, row 1 recurrent
-        input_bias, recurrent_bias = bias[0], bias[1]
-    elif bias.shape[0] == 6 * hidden:  # CuDNNGRU: input biases, then recurrent
-        input_bias, recurrent_bias = bias[:3 * hidden], bias[3 * hidden:]
+        return wheres
+    bias, shape = cell.roles["bias"], tuple(cell.extra.get("bias_shape") or ())
+    if shape == (2, 3 * hidden):  # reset_after: row 0 input, row 1 recurrent
+        wheres.update(gate_blocks(bias, (3 * hidden,), "zrn", "b_i", fixed=(0,)))
+        wheres.update(gate_blocks(bias, (3 * hidden,), "zrn", "b_h", fixed=(1,)))
+    elif cell.layout == KERAS_CUDNN_GRU or shape == (6 * hidden,):  # input, then recurrent
+        wheres.update(gate_blocks(bias, (3 * hidden,), "zrn", "b_i"))
+        wheres.update(gate_blocks(bias, (3 * hidden,), "zrn", "b_h", offset=3 * hidden))
     else:
-        input_bias, recurrent_bias = bias, None
-    weights.update(split_gates(input_bias, "zrn", "b_i"))
-    if recurrent_bias is not None:
-        weights.update(split_gates(recurrent_bias, "zrn", "b_h"))
-    return weights
+        wheres.update(gate_blocks(bias, (3 * hidden,), "zrn", "b_i"))
+    return wheres

@@ -9,28 +9,82 @@ PyTorch exports it); 0, the default, computes g(x Wh + (r * h) Rh + Rbh + Wbh) (
 `layout` only changes how X and Y are laid out, never the weights. `clip` has no canonical
 equivalent, so a clipped node is reported and skipped.
 
-A stacked recurrent layer is exported as one GRU node per layer, each fed the previous
-node's Y through Transpose/Reshape: such a chain is one module, layer k being the k-th node.
+Names. A node's forward cell is named after the node, its reverse cell `<node>_reverse`,
+and a module after its bottom node; the node name is used without its leading `/` and
+without empty or `.` parts (torch's exporter writes `/GRU`, `/rnn/GRU_1`: the cells are
+`GRU`, `GRU_reverse`, `rnn/GRU_1`), so that `<cell name>/W_ir` is a key every split format
+keeps as written. `source_tensors` keep the file's own names.
+
+Activations. `activations` lists f (the z and r gates: grutool's recurrent activation) and
+g (the candidate: grutool's activation) per direction. `activation_alpha` and
+`activation_beta` are consumed in order, each value by the next activation that takes that
+parameter (HardSigmoid, Affine, ScaledTanh take alpha and beta; LeakyRelu, ThresholdedRelu,
+Elu alpha only; the others none), as onnxruntime does. When a list runs out, LeakyRelu
+(0.01), HardSigmoid (0.2, 0.5) and Elu (1.0) take the defaults the ONNX spec and
+onnxruntime agree on; Affine, ScaledTanh and ThresholdedRelu have none they agree on, so such
+a node is reported and skipped, as is one with values left over or another activation.
+Parameters are stored as float32: grutool reads each as the shortest decimal that float32
+stands for, and HardSigmoid's alpha float32(1/6) as 1/6 (Keras 3's hard sigmoid, x/6 + 1/2).
+
+Structure. The graph says how nodes connect, and only the patterns exporters write (and
+grutool's own ONNX target) are read as structure; anything else between two nodes leaves
+them separate modules:
+
+- Layers. Node B is the layer above node A when B's `X` is computed from A's `Y` by exactly
+  one of: Transpose perm=[0,2,1,3] then Reshape to [0, 0, -1] (torch, both D; the
+  directions concatenated); Squeeze of axis 1 (torch, D = 1); ReduceSum, ReduceMean or
+  ReduceProd over axis 1 with keepdims=0 (D = 2: the directions summed, averaged or
+  multiplied: grutool's target for Keras's merge modes); each optionally with Identity or
+  an inference Dropout in between, and at most one Slice that reverses the time axis
+  (starts -1, ends below -2^31, step -1 on axis 0: the outputs run last-read first). A's `Y`
+  must feed no other GRU node, and B must read exactly A's output width.
+- The top layer's output. The same patterns after the top node's `Y` (as far as they go)
+  give the module's merge and whether its outputs run last-read first.
+- A bidirectional module's merge: that of its links and of its top node's output, which must
+  agree (a link or top that merges otherwise starts a new module); a `Y` that no pattern
+  merges counts as `concat`, as an ONNX GRU's `Y` holds both directions' outputs side by side.
+
+Modules come in the graph's node order (ONNX keeps nodes topologically sorted); cells by
+layer, forward before reverse. Every cell records `structure_from_file`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from ..cells import FORWARD, REVERSE, CanonicalWeights, GruCell, Recognition
-from ..gates import W_AT_X, split_gates
+import numpy as np
+
+from ..activations import UNKNOWN, named
+from ..cells import FORWARD, REVERSE, GruCell, Recognition
+from ..where import Where, gate_blocks
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from ..tensors import TensorInfo, TensorSource
 
 LAYOUTS = ("onnx-gru",)
-# ONNX activation names that the canonical cell (grutool.gru.ACTIVATIONS) computes exactly.
-# HardSigmoid only with its default alpha 0.2 and beta 0.5, which is Keras 2's hard_sigmoid.
-ACTIVATIONS = {"sigmoid": "sigmoid", "tanh": "tanh", "relu": "relu",
-               "hardsigmoid": "hard_sigmoid"}
 DEFAULT_ACTIVATIONS = ["Sigmoid", "Tanh"]
+# ONNX activation (lower case) -> (grutool's family name, the parameters it takes, in order).
+ACTIVATIONS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "sigmoid": ("sigmoid", ()), "tanh": ("tanh", ()), "relu": ("relu", ()),
+    "softsign": ("softsign", ()), "softplus": ("softplus", ()),
+    "hardsigmoid": ("hard_sigmoid", ("alpha", "beta")),
+    "leakyrelu": ("leaky_relu", ("alpha",)),
+    "thresholdedrelu": ("thresholded_relu", ("alpha",)),
+    "elu": ("elu", ("alpha",)),
+    "scaledtanh": ("scaled_tanh", ("alpha", "beta")),
+    "affine": ("affine", ("alpha", "beta")),
+}
+# Defaults for a parameter the lists do not give, where the ONNX spec (the defaults of the
+# op of that name) and onnxruntime (rnn_helpers.cc) agree.
+AGREED_DEFAULTS = {"hardsigmoid": {"alpha": 0.2, "beta": 0.5}, "leakyrelu": {"alpha": 0.01},
+                   "elu": {"alpha": 1.0}}
+# Parametrised ONNX activations that are exactly a plain one: one function, one name.
+PLAIN_EQUIVALENTS = {("affine", (1.0, 0.0)): "linear", ("scaled_tanh", (1.0, 1.0)): "tanh",
+                     ("leaky_relu", (0.0,)): "relu", ("thresholded_relu", (0.0,)): "relu"}
+# A time-reversing Slice starts at the last step and ends before the first, whatever the
+# length: -1 (or any start at or past INT32_MAX) to any end at or below INT32_MIN.
+_FAR = 2**31 - 1
 
 
 def recognise(source: "TensorSource", unclaimed: list["TensorInfo"]) -> Recognition:
@@ -38,22 +92,46 @@ def recognise(source: "TensorSource", unclaimed: list["TensorInfo"]) -> Recognit
     result = Recognition()
     nodes = {name: config for name, config in source.layer_configs.items()
              if config.get("op_type") == "GRU"}
+    order = sorted(nodes, key=lambda n: nodes[n].get("node_index", 0))
     cells_by_node: dict[str, list[GruCell]] = {}
-    for node_name, config in nodes.items():
-        cells = _cells_of_node(node_name, config, infos, result)
+    bases: dict[str, str] = {}
+    for node_name in order:
+        base = cell_base(node_name)
+        # Two node names may differ only in what the cell name drops ("a//b", "a/b").
+        count = 1
+        while base in bases.values():
+            count += 1
+            base = f"{cell_base(node_name)}#{count}"
+        bases[node_name] = base
+        cells = _cells_of_node(node_name, base, nodes[node_name], infos, result)
         if cells:
             cells_by_node[node_name] = cells
-    for chain in _chains(nodes, cells_by_node):
-        module = chain[0]
+    for chain, links in _chains(nodes, cells_by_node, order):
+        top = chain[-1]
+        top_reading = _longest(_readings(_ops(nodes[top], "output_path"),
+                                         len(cells_by_node[top]), nodes[top].get("opset")))
+        module = bases[chain[0]]
         for layer, node_name in enumerate(chain):
+            reading = links[layer] if layer < len(links) else top_reading
             for cell in cells_by_node[node_name]:
                 cell.module, cell.layer = module, layer
+                cell.outputs_time_reversed = reading.reversed
                 result.cells.append(cell)
+        if len(cells_by_node[chain[0]]) == 2:
+            merges = [reading.merge for reading in [*links, top_reading] if reading.merge]
+            result.merges[module] = merges[0] if merges else "concat"
     return result
 
 
-def _cells_of_node(node_name: str, config: dict[str, Any], infos: dict[str, "TensorInfo"],
-                   result: Recognition) -> list[GruCell]:
+def cell_base(node_name: str) -> str:
+    """The node's name as grutool names its forward cell (the reverse one adds `_reverse`):
+    no leading `/`, no empty or `.` parts."""
+    parts = [part for part in node_name.split("/") if part not in ("", ".")]
+    return "/".join(parts) or "GRU"
+
+
+def _cells_of_node(node_name: str, base: str, config: dict[str, Any],
+                   infos: dict[str, "TensorInfo"], result: Recognition) -> list[GruCell]:
     inputs, attributes = config["inputs"], config["attributes"]
     tensors = {role: inputs[role] for role in ("W", "R", "B") if inputs.get(role)}
     missing = [f"{role} ({tensors[role]})" for role in ("W", "R") if role in tensors
@@ -87,14 +165,14 @@ def _cells_of_node(node_name: str, config: dict[str, Any], infos: dict[str, "Ten
     cells = []
     for index, cell_direction in enumerate(directions):
         recurrent_activation, activation = activations[index]
-        name = node_name if cell_direction == FORWARD else f"{node_name}_reverse"
         cells.append(GruCell(
-            name=name, module=node_name, layer=0, direction=cell_direction, layout=LAYOUTS[0],
-            input_size=w.shape[2], hidden_size=hidden,
+            name=base if cell_direction == FORWARD else f"{base}_reverse", module=base, layer=0, direction=cell_direction,
+            layout=LAYOUTS[0], input_size=w.shape[2], hidden_size=hidden,
             reset_after=bool(attributes.get("linear_before_reset", 0)), dtype=w.dtype,
             source_tensors=list(tensors.values()), roles=dict(tensors),
             extra={"direction_index": index, "node": node_name,
-                   "layout": int(attributes.get("layout") or 0)},
+                   "layout": int(attributes.get("layout") or 0),
+                   "structure_from_file": True},
             variant="ONNX GRU node", activation=activation,
             recurrent_activation=recurrent_activation,
         ))
@@ -122,58 +200,253 @@ def _problem(w: "TensorInfo", r: "TensorInfo", b: "TensorInfo | None",
     return None
 
 
+# --- activations -------------------------------------------------------------------------
+
+
 def _activations(attributes: dict[str, Any], count: int) -> list[tuple[str, str]] | str:
     """(gate activation, candidate activation) per direction, or why they cannot be honoured."""
     names = attributes.get("activations") or DEFAULT_ACTIVATIONS * count
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        return f"lists activations {names!r}, which are not names"
     if len(names) != 2 * count:
         return f"lists {len(names)} activations for {count} direction(s)"
     lowered = [str(name).lower() for name in names]
     unknown = [name for name, low in zip(names, lowered) if low not in ACTIVATIONS]
     if unknown:
         return f"uses activations {unknown} that grutool's GRU does not compute"
-    if attributes.get("activation_alpha") or attributes.get("activation_beta"):
-        return "sets activation_alpha/activation_beta, which grutool's GRU does not compute"
-    return [(ACTIVATIONS[lowered[2 * i]], ACTIVATIONS[lowered[2 * i + 1]]) for i in range(count)]
+    supplied = {key: attributes.get(f"activation_{key}") or [] for key in ("alpha", "beta")}
+    for key, values in supplied.items():
+        if not isinstance(values, list) or not all(
+                isinstance(value, (int, float)) and not isinstance(value, bool)
+                for value in values):
+            return f"lists activation_{key} {values!r}, which are not numbers"
+    taken = {"alpha": 0, "beta": 0}
+    found = []
+    for original, low in zip(names, lowered):
+        family, parameters = ACTIVATIONS[low]
+        values: dict[str, float] = {}
+        for parameter in parameters:
+            if taken[parameter] < len(supplied[parameter]):
+                values[parameter] = _from_float32(supplied[parameter][taken[parameter]],
+                                                  family, parameter)
+                taken[parameter] += 1
+            elif parameter in AGREED_DEFAULTS.get(low, {}):
+                values[parameter] = AGREED_DEFAULTS[low][parameter]
+            else:
+                return (f"uses {original} without its activation_{parameter}, whose default "
+                        "the ONNX spec and onnxruntime do not agree on")
+        name = PLAIN_EQUIVALENTS.get((family, tuple(values[p] for p in parameters))) \
+            or named(family, **values)
+        if name == UNKNOWN:
+            return f"uses {original} with {values}, which grutool's GRU does not compute"
+        found.append(name)
+    for parameter, listed in supplied.items():
+        if taken[parameter] < len(listed):
+            return (f"lists {len(listed)} activation_{parameter} values but its activations "
+                    f"take {taken[parameter]}; which value is whose is not clear")
+    return [(found[2 * i], found[2 * i + 1]) for i in range(count)]
 
 
-def _chains(nodes: dict[str, dict[str, Any]], cells_by_node: dict[str, list[GruCell]]) -> list[list[str]]:
-    """Group nodes into stacks: B follows A when B's input comes from A's Y, A feeds no other
-    GRU, and the sizes fit (B's input = A's directions x hidden)."""
-    feeds: dict[str, list[str]] = {}
-    for name in cells_by_node:
-        upstream = nodes[name].get("input_from_gru")
-        if upstream in cells_by_node:
-            feeds.setdefault(upstream, []).append(name)
-    successor: dict[str, str] = {}
-    for upstream, downstream in feeds.items():
-        if len(downstream) == 1 and _fits(cells_by_node[upstream], cells_by_node[downstream[0]]):
-            successor[upstream] = downstream[0]
-    has_predecessor = set(successor.values())
-    order = sorted(cells_by_node, key=lambda n: nodes[n].get("node_index", 0))
-    chains = []
+def _from_float32(value: Any, family: str, parameter: str) -> float:
+    """An attribute float (stored as float32) as the number it was written for."""
+    single = np.float32(value)
+    if family == "hard_sigmoid" and parameter == "alpha" and single == np.float32(1.0 / 6.0):
+        return 1.0 / 6.0
+    return float(str(single))
+
+
+# --- structure: which paths join nodes, and what they do to the outputs -------------------
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """How far a path matches the patterns, and what it does: `length` ops read; `merged`
+    when the direction axis is gone (merge: concat, sum, mul, ave for two directions, None
+    for one); `reversed` when the time axis runs backwards."""
+
+    length: int
+    merged: bool = False
+    merge: str | None = None
+    reversed: bool = False
+
+
+_REDUCTIONS = {"ReduceSum": "sum", "ReduceMean": "ave", "ReduceProd": "mul"}
+
+
+def _ops(config: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    path = config.get(key) or {}
+    ops = path.get("ops") if isinstance(path, dict) else None
+    return ops if isinstance(ops, list) else []
+
+
+def _readings(ops: list[dict[str, Any]], count: int, opset: int | None) -> list[_Reading]:
+    """Every prefix of `ops` that ends between two whole patterns, shortest first."""
+    readings = [_Reading(0)]
+    index, merged, merge, reversed_ = 0, False, None, False
+    while index < len(ops):
+        op = ops[index]
+        if _passes_through(op, opset):
+            index += 1
+        elif not reversed_ and _reverses_time(op, rank=3 if merged else 4):
+            reversed_, index = True, index + 1
+        elif not merged and _transposes_directions(op):
+            after = index + 1
+            while after < len(ops) and _passes_through(ops[after], opset):
+                after += 1
+            if after == len(ops) or not _flattens_directions(ops[after]):
+                break
+            merged, merge, index = True, "concat" if count == 2 else None, after + 1
+        elif not merged and count == 1 and _squeezes_directions(op):
+            merged, index = True, index + 1
+        elif not merged and count == 2 and _reduces_directions(op):
+            merged, merge, index = True, _REDUCTIONS[op["op_type"]], index + 1
+        else:
+            break
+        readings.append(_Reading(index, merged, merge, reversed_))
+    return readings
+
+
+def _longest(readings: list[_Reading]) -> _Reading:
+    return readings[-1]
+
+
+def _link(ops: list[dict[str, Any]], count: int, opset: int | None) -> _Reading | None:
+    """The reading of a whole path from one node's Y to the next node's X, if it is one."""
+    last = _readings(ops, count, opset)[-1]
+    return last if last.length == len(ops) and last.merged else None
+
+
+def _constant(op: dict[str, Any], position: int) -> Any:
+    """The value of the op's input `position` (1 = its second input), or None."""
+    constants = op.get("constants") or []
+    entry = constants[position - 1] if 0 < position <= len(constants) else None
+    return entry.get("value") if isinstance(entry, dict) else None
+
+
+def _axes(op: dict[str, Any]) -> Any:
+    axes = op.get("attributes", {}).get("axes")
+    return axes if axes is not None else _constant(op, 1)
+
+
+def _plain(op: dict[str, Any], op_type: str) -> bool:
+    return op.get("op_type") == op_type and op.get("domain") in ("", "ai.onnx", None)
+
+
+def _passes_through(op: dict[str, Any], opset: int | None) -> bool:
+    if _plain(op, "Identity"):
+        return True
+    if not _plain(op, "Dropout"):
+        return False
+    # Dropout is the identity at inference: from opset 12 unless its training_mode input is
+    # true; in opsets 7 to 11 always; before 7 only with is_test=1.
+    if opset is not None and opset < 7:
+        return op.get("attributes", {}).get("is_test") == 1
+    training = _constant(op, 2)
+    constants = op.get("constants") or []
+    absent = len(constants) < 2 or constants[1] is None
+    return absent or training in (False, 0, [False], [0])
+
+
+def _reverses_time(op: dict[str, Any], rank: int) -> bool:
+    if not _plain(op, "Slice") or op.get("attributes"):
+        return False
+    starts, ends, axes, steps = (_constant(op, k) for k in (1, 2, 3, 4))
+    constants = op.get("constants") or []
+    axes_absent = len(constants) < 3 or constants[2] is None
+    if not all(isinstance(v, list) and len(v) == 1 for v in (starts, ends, steps)):
+        return False
+    if not (axes_absent or axes in ([0], [-rank])):
+        return False
+    start, end, step = starts[0], ends[0], steps[0]
+    return step == -1 and (start == -1 or start >= _FAR) and end <= -_FAR - 1
+
+
+def _transposes_directions(op: dict[str, Any]) -> bool:
+    return _plain(op, "Transpose") and op.get("attributes", {}).get("perm") == [0, 2, 1, 3]
+
+
+def _flattens_directions(op: dict[str, Any]) -> bool:
+    return (_plain(op, "Reshape") and _constant(op, 1) == [0, 0, -1]
+            and not op.get("attributes", {}).get("allowzero", 0))
+
+
+def _squeezes_directions(op: dict[str, Any]) -> bool:
+    return _plain(op, "Squeeze") and _axes(op) in ([1], [-3])
+
+
+def _reduces_directions(op: dict[str, Any]) -> bool:
+    return (op.get("op_type") in _REDUCTIONS and _plain(op, op["op_type"])
+            and _axes(op) in ([1], [-3]) and op.get("attributes", {}).get("keepdims") == 0)
+
+
+def _chains(nodes: dict[str, dict[str, Any]], cells_by_node: dict[str, list[GruCell]],
+            order: list[str]) -> list[tuple[list[str], list[_Reading]]]:
+    """Group nodes into modules: (nodes bottom first, the reading of each link)."""
+    fed: dict[str, list[str]] = {}
     for name in order:
-        if name in has_predecessor:
+        if name not in cells_by_node:
             continue
-        chain = [name]
+        path = nodes[name].get("input_path") or {}
+        source = path.get("from") if isinstance(path, dict) else None
+        if isinstance(source, dict) and source.get("node") in cells_by_node:
+            fed.setdefault(source["node"], []).append(name)
+    successor: dict[str, tuple[str, _Reading]] = {}
+    for lower, uppers in fed.items():
+        if len(uppers) != 1:
+            continue  # a branch point, not one stack
+        upper = uppers[0]
+        if nodes[upper]["input_path"]["from"].get("output") != "Y":
+            continue
+        reading = _link(_ops(nodes[upper], "input_path"), len(cells_by_node[lower]),
+                        nodes[lower].get("opset"))
+        if reading and _fits(cells_by_node[lower], cells_by_node[upper], reading):
+            successor[lower] = (upper, reading)
+    chains: list[tuple[list[str], list[_Reading]]] = []
+    placed: set[str] = set()
+    for name in order:
+        if name not in cells_by_node or name in placed:
+            continue
+        chain, links = [name], []
         while chain[-1] in successor and len(chain) <= len(order):
-            chain.append(successor[chain[-1]])
-        chains.append(chain)
+            upper, reading = successor[chain[-1]]
+            if links and reading.merge != links[0].merge:
+                break  # merged otherwise: the next module starts here
+            chain.append(upper)
+            links.append(reading)
+        if links and links[0].merge:
+            # One merge for the whole module: a top node whose output is merged otherwise
+            # (its raw Y counts as concatenated) is a module of its own.
+            top = chain[-1]
+            tail = _longest(_readings(_ops(nodes[top], "output_path"),
+                                      len(cells_by_node[top]), nodes[top].get("opset")))
+            if (tail.merge if tail.merged else "concat") != links[0].merge:
+                chain.pop()
+                links.pop()
+        placed.update(chain)
+        chains.append((chain, links))
     return chains
 
 
-def _fits(lower: list[GruCell], upper: list[GruCell]) -> bool:
-    width = sum(cell.hidden_size for cell in lower)
+def _fits(lower: list[GruCell], upper: list[GruCell], reading: _Reading) -> bool:
+    """The upper node reads exactly what the lower one gives, and runs the same directions."""
+    hidden = lower[0].hidden_size
+    width = len(lower) * hidden if reading.merge in (None, "concat") else hidden
     return (all(cell.input_size == width for cell in upper)
-            and {c.direction for c in lower} == {c.direction for c in upper}
-            and lower[0].hidden_size == upper[0].hidden_size)
+            and [c.direction for c in lower] == [c.direction for c in upper]
+            and upper[0].hidden_size == hidden)
 
 
-def to_canonical(cell: GruCell, read: Callable[[str], "np.ndarray"]) -> CanonicalWeights:
-    index = cell.extra["direction_index"]
-    weights = {**split_gates(read(cell.roles["W"])[index], "zrn", "W_i", W_AT_X),
-               **split_gates(read(cell.roles["R"])[index], "zrn", "W_h", W_AT_X)}
+def where(cell: GruCell) -> dict[str, Where]:
+    """W [D, 3H, I] and R [D, 3H, H], rows z | r | h stored W @ x; B [D, 6H], W's biases then
+    R's; this cell's direction is index d of the first axis."""
+    inputs, hidden = cell.input_size, cell.hidden_size
+    direction = (cell.extra["direction_index"],)
+    wheres = {**gate_blocks(cell.roles["W"], (3 * hidden, inputs), "zrn", "W_i",
+                            stored_w_at_x=True, fixed=direction),
+              **gate_blocks(cell.roles["R"], (3 * hidden, hidden), "zrn", "W_h",
+                            stored_w_at_x=True, fixed=direction)}
     if "B" in cell.roles:
-        biases = read(cell.roles["B"])[index]  # W's biases, then R's
-        weights.update(split_gates(biases[:3 * cell.hidden_size], "zrn", "b_i"))
-        weights.update(split_gates(biases[3 * cell.hidden_size:], "zrn", "b_h"))
-    return weights
+        wheres.update(gate_blocks(cell.roles["B"], (3 * hidden,), "zrn", "b_i", fixed=direction))
+        wheres.update(gate_blocks(cell.roles["B"], (3 * hidden,), "zrn", "b_h", fixed=direction,
+                                  offset=3 * hidden))
+    return wheres

@@ -16,14 +16,12 @@ and are told apart by the row count.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
-from ..cells import FORWARD, REVERSE, CanonicalWeights, GruCell, Recognition
-from ..gates import W_AT_X, split_gates
+from ..cells import FORWARD, REVERSE, GruCell, Recognition
+from ..where import Where, gate_blocks
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from ..tensors import TensorInfo, TensorSource
 
 LAYOUTS = ("pytorch-gru", "pytorch-gru-cell")
@@ -90,10 +88,14 @@ def _add_cell(result: Recognition, infos: dict[str, "TensorInfo"], tensors: dict
     ))
 
 
-def to_canonical(cell: GruCell, read: Callable[[str], "np.ndarray"]) -> CanonicalWeights:
-    weights = {**split_gates(read(cell.roles["weight_ih"]), "rzn", "W_i", W_AT_X),
-               **split_gates(read(cell.roles["weight_hh"]), "rzn", "W_h", W_AT_X)}
+def where(cell: GruCell) -> dict[str, Where]:
+    """Rows r | z | n, stored W @ x: each block transposed back to x @ W."""
+    inputs, hidden = cell.input_size, cell.hidden_size
+    wheres = {**gate_blocks(cell.roles["weight_ih"], (3 * hidden, inputs), "rzn", "W_i",
+                            stored_w_at_x=True),
+              **gate_blocks(cell.roles["weight_hh"], (3 * hidden, hidden), "rzn", "W_h",
+                            stored_w_at_x=True)}
     for role, prefix in (("bias_ih", "b_i"), ("bias_hh", "b_h")):
         if role in cell.roles:
-            weights.update(split_gates(read(cell.roles[role]), "rzn", prefix))
-    return weights
+            wheres.update(gate_blocks(cell.roles[role], (3 * hidden,), "rzn", prefix))
+    return wheres

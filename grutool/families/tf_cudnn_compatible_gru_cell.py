@@ -18,14 +18,13 @@ would otherwise see `gates/kernel` alone.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
-from ..cells import CanonicalWeights, GruCell, Recognition
-from .tf_scopes import place, recognise_scoped, split_gates_kernel
+from ..cells import GruCell, Recognition
+from ..where import Where, whole
+from .tf_scopes import gates_where, place, recognise_scoped
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from ..tensors import TensorInfo, TensorSource
 
 LAYOUTS = ("tf-cudnn-compatible-gru-cell",)
@@ -76,8 +75,10 @@ def _cell(scope: str, tensors: dict[str, str], infos: dict[str, "TensorInfo"],
     )
 
 
-def to_canonical(cell: GruCell, read: Callable[[str], "np.ndarray"]) -> CanonicalWeights:
-    return {**split_gates_kernel(read(cell.roles["gates_kernel"]), read(cell.roles["gates_bias"]),
-                                 cell.input_size),
-            "W_in": read(cell.roles["input_kernel"]), "W_hn": read(cell.roles["hidden_kernel"]),
-            "b_in": read(cell.roles["input_bias"]), "b_hn": read(cell.roles["hidden_bias"])}
+def where(cell: GruCell) -> dict[str, Where]:
+    hidden, inputs = cell.hidden_size, cell.input_size
+    return {**gates_where(cell),
+            "W_in": whole(cell.roles["input_kernel"], (inputs, hidden)),
+            "W_hn": whole(cell.roles["hidden_kernel"], (hidden, hidden)),
+            "b_in": whole(cell.roles["input_bias"], (hidden,)),
+            "b_hn": whole(cell.roles["hidden_bias"], (hidden,))}

@@ -15,15 +15,14 @@ per gate; only the variable names differ, so the canonical split is GRUCell's.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
-from ..cells import CanonicalWeights, GruCell, Recognition
+from ..cells import GruCell, Recognition
+from ..where import Where
 from . import tf_gru_cell
 from .tf_scopes import place, recognise_scoped
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from ..tensors import TensorInfo, TensorSource
 
 LAYOUTS = ("tf-gru-block-cell",)
@@ -60,6 +59,6 @@ def _cell(scope: str, tensors: dict[str, str], infos: dict[str, "TensorInfo"],
     )
 
 
-def to_canonical(cell: GruCell, read: Callable[[str], "np.ndarray"]) -> CanonicalWeights:
-    # Same roles, same arithmetic as GRUCell.
-    return tf_gru_cell.to_canonical(cell, read)
+def where(cell: GruCell) -> dict[str, Where]:
+    # Same roles, same layout as GRUCell.
+    return tf_gru_cell.where(cell)

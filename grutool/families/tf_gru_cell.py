@@ -14,14 +14,13 @@ recurrent product, and each gate has a single bias (stored as b_i*).
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
-from ..cells import CanonicalWeights, GruCell, Recognition
-from .tf_scopes import place, recognise_scoped, split_gates_kernel
+from ..cells import GruCell, Recognition
+from ..where import Where, whole
+from .tf_scopes import candidate_where, gates_where, place, recognise_scoped
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from ..tensors import TensorInfo, TensorSource
 
 LAYOUTS = ("tf-gru-cell",)
@@ -82,9 +81,7 @@ def _shape_problem(gk: "TensorInfo", gb: "TensorInfo", ck: "TensorInfo", cb: "Te
     return None
 
 
-def to_canonical(cell: GruCell, read: Callable[[str], "np.ndarray"]) -> CanonicalWeights:
-    candidate_kernel = read(cell.roles["candidate_kernel"])
-    return {**split_gates_kernel(read(cell.roles["gates_kernel"]), read(cell.roles["gates_bias"]),
-                                 cell.input_size),
-            "W_in": candidate_kernel[:cell.input_size], "W_hn": candidate_kernel[cell.input_size:],
-            "b_in": read(cell.roles["candidate_bias"])}
+def where(cell: GruCell) -> dict[str, Where]:
+    """Rows x then h, gates columns r | u; the candidate kernel's rows x then r * h."""
+    return {**gates_where(cell), **candidate_where(cell, cell.roles["candidate_kernel"]),
+            "b_in": whole(cell.roles["candidate_bias"], (cell.hidden_size,))}

@@ -13,10 +13,9 @@ from typing import TYPE_CHECKING, Callable
 from ..cells import FORWARD, REVERSE, natural_key
 
 if TYPE_CHECKING:
-    import numpy as np
-
-    from ..cells import CanonicalWeights, GruCell, Recognition
+    from ..cells import GruCell, Recognition
     from ..tensors import TensorInfo
+    from ..where import Where
 
     CellMaker = Callable[[str, dict[str, str], dict[str, TensorInfo], list[str]], GruCell | None]
 
@@ -101,11 +100,25 @@ def recognise_scoped(unclaimed: list["TensorInfo"], suffixes: dict[str, str], an
     return result
 
 
-def split_gates_kernel(kernel: "np.ndarray", bias: "np.ndarray", inputs: int) -> "CanonicalWeights":
-    """W_ir, W_iz, W_hr, W_hz, b_ir, b_iz from a TF 1 `gates` kernel [I+H, 2H] (rows x then h,
+def gates_where(cell: "GruCell") -> "dict[str, Where]":
+    """W_ir, W_iz, W_hr, W_hz, b_ir, b_iz in a TF 1 `gates` kernel [I+H, 2H] (rows x then h,
     columns r | u) and its bias [2H]: GRUCell, GRUBlockCell and CudnnCompatibleGRUCell share it."""
-    from ..gates import X_AT_W, split_gates
+    from ..where import Where
 
-    return {**split_gates(kernel[:inputs], "rz", "W_i", X_AT_W),
-            **split_gates(kernel[inputs:], "rz", "W_h", X_AT_W),
-            **split_gates(bias, "rz", "b_i")}
+    inputs, hidden = cell.input_size, cell.hidden_size
+    kernel, bias = cell.roles["gates_kernel"], cell.roles["gates_bias"]
+    rows = {"i": (0, inputs), "h": (inputs, inputs + hidden)}
+    columns = {"r": (0, hidden), "z": (hidden, 2 * hidden)}
+    wheres = {f"W_{side}{gate}": Where(kernel, (rows[side], columns[gate]))
+              for side in "ih" for gate in "rz"}
+    wheres.update({f"b_i{gate}": Where(bias, (columns[gate],)) for gate in "rz"})
+    return wheres
+
+
+def candidate_where(cell: "GruCell", kernel: str) -> "dict[str, Where]":
+    """W_in and W_hn in a candidate kernel [I+H, H] applied to concat([x, r * h])."""
+    from ..where import Where
+
+    inputs, hidden = cell.input_size, cell.hidden_size
+    return {"W_in": Where(kernel, ((0, inputs), (0, hidden))),
+            "W_hn": Where(kernel, ((inputs, inputs + hidden), (0, hidden)))}

@@ -7,11 +7,14 @@ cell's own placement is kept, and `GRU(H, reset_after=…)` must be built to mat
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
-from ..cells import CanonicalWeights, GruCell, GruModule
 from ..activations import known
-from ..gates import X_AT_W, fuse_gates
+from ..cells import CanonicalWeights, GruCell, GruModule
+from ..families import keras_gru
+from ..where import fill
 from .common import per_cell_arrays
 
 NAME = "keras"
@@ -31,15 +34,15 @@ def unsupported(cell: GruCell) -> str | None:
 
 
 def cell_arrays(cell: GruCell, w: CanonicalWeights) -> dict[str, np.ndarray]:
-    input_bias, recurrent_bias = fuse_gates(w, "zrn", "b_i"), fuse_gates(w, "zrn", "b_h")
-    if cell.reset_after:
-        fused_bias = np.stack([input_bias, recurrent_bias])
-    else:
-        # With the reset before the product every recurrent bias sits outside it: folding
-        # it into the input bias is exact.
-        fused_bias = (input_bias + recurrent_bias).astype(input_bias.dtype)
-    return {"kernel": fuse_gates(w, "zrn", "W_i", X_AT_W),
-            "recurrent_kernel": fuse_gates(w, "zrn", "W_h", X_AT_W), "bias": fused_bias}
+    """The cell as the Keras GRU family describes it; with the reset before the product there
+    is no recurrent bias row, and `fill` folds those biases into the input ones (exact there)."""
+    inputs, hidden = cell.input_size, cell.hidden_size
+    bias_shape = (2, 3 * hidden) if cell.reset_after else (3 * hidden,)
+    shapes = {"kernel": (inputs, 3 * hidden), "recurrent_kernel": (hidden, 3 * hidden),
+              "bias": bias_shape}
+    target = replace(cell, layout=keras_gru.KERAS_GRU, roles={role: role for role in shapes},
+                     extra={"bias_shape": list(bias_shape)})
+    return fill(keras_gru.where(target), w, shapes, w["W_hn"].dtype)
 
 
 def from_canonical(modules: list[GruModule], weights: dict[str, CanonicalWeights]) -> dict[str, np.ndarray]:

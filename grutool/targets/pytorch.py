@@ -7,6 +7,7 @@ r * (W_hn h + b_hn))), so only reset-after sources convert exactly.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,8 @@ import numpy as np
 
 from ..cells import CanonicalWeights, GruCell, GruModule
 from ..errors import MissingExtraError
-from ..gates import W_AT_X, fuse_gates
+from ..families import pytorch_gru
+from ..where import fill
 from .common import unsupported_activations
 
 NAME = "pytorch"
@@ -61,17 +63,21 @@ def cell_name(module: GruModule, cell: GruCell) -> str:
 
 
 def from_canonical(modules: list[GruModule], weights: dict[str, CanonicalWeights]) -> dict[str, np.ndarray]:
+    """Each cell as the PyTorch family describes an nn.GRU layer, under the module's prefix."""
     arrays = {}
     for module in modules:
         # nn.GRU numbers its layers from 0 whatever the source called them.
         for index, layer_cells in enumerate(module.layers()):
             for cell in layer_cells:
-                key = f"{module.name}.{{}}_l{index}" + ("_reverse" if cell.direction == "reverse" else "")
+                suffix = f"_l{index}" + ("_reverse" if cell.direction == "reverse" else "")
+                inputs, hidden = cell.input_size, cell.hidden_size
+                shapes = {f"{module.name}.{role}{suffix}": shape for role, shape in (
+                    ("weight_ih", (3 * hidden, inputs)), ("weight_hh", (3 * hidden, hidden)),
+                    ("bias_ih", (3 * hidden,)), ("bias_hh", (3 * hidden,)))}
+                roles = dict(zip(pytorch_gru.ROLES, shapes))
+                target = replace(cell, layout=pytorch_gru.LAYOUTS[0], roles=roles, extra={})
                 w = weights[cell.name]
-                arrays[key.format("weight_ih")] = fuse_gates(w, "rzn", "W_i", W_AT_X)
-                arrays[key.format("weight_hh")] = fuse_gates(w, "rzn", "W_h", W_AT_X)
-                arrays[key.format("bias_ih")] = fuse_gates(w, "rzn", "b_i")
-                arrays[key.format("bias_hh")] = fuse_gates(w, "rzn", "b_h")
+                arrays.update(fill(pytorch_gru.where(target), w, shapes, w["W_hn"].dtype))
     return arrays
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,8 @@ import numpy as np
 
 from ..cells import CanonicalWeights, GruCell, GruModule
 from ..errors import MissingExtraError, OutputError
-from ..gates import X_AT_W, fuse_gates
+from ..families import tf_gru_cell
+from ..where import fill
 from .common import per_cell_arrays, unsupported_activations
 
 NAME = "tf"
@@ -33,16 +35,15 @@ def unsupported(cell: GruCell) -> str | None:
 
 
 def cell_arrays(cell: GruCell, weights: CanonicalWeights) -> dict[str, np.ndarray]:
-    dtype = weights["W_hn"].dtype
-    gates_kernel = np.concatenate([fuse_gates(weights, "rz", "W_i", X_AT_W),
-                                   fuse_gates(weights, "rz", "W_h", X_AT_W)], axis=0)
-    candidate_kernel = np.concatenate([weights["W_in"], weights["W_hn"]], axis=0)
-    # One bias per gate: the recurrent ones fold in exactly (outside the reset product);
-    # b_hn does only for a reset-before source, the approximation --allow-inexact accepts.
-    gates_bias = fuse_gates(weights, "rz", "b_i") + fuse_gates(weights, "rz", "b_h")
-    candidate_bias = fuse_gates(weights, "n", "b_i") + fuse_gates(weights, "n", "b_h")
-    return {"gates/kernel": gates_kernel, "gates/bias": gates_bias.astype(dtype),
-            "candidate/kernel": candidate_kernel, "candidate/bias": candidate_bias.astype(dtype)}
+    """The cell as the TF GRUCell family describes it. One bias per gate: `fill` folds the
+    recurrent ones in, exactly for r and z, and for n only for a reset-before source (the
+    approximation --allow-inexact accepts)."""
+    inputs, hidden = cell.input_size, cell.hidden_size
+    shapes = {"gates/kernel": (inputs + hidden, 2 * hidden), "gates/bias": (2 * hidden,),
+              "candidate/kernel": (inputs + hidden, hidden), "candidate/bias": (hidden,)}
+    roles = dict(zip(tf_gru_cell.ROLES, shapes))
+    target = replace(cell, layout=tf_gru_cell.LAYOUTS[0], roles=roles, extra={})
+    return fill(tf_gru_cell.where(target), weights, shapes, weights["W_hn"].dtype)
 
 
 def from_canonical(modules: list[GruModule], weights: dict[str, CanonicalWeights]) -> dict[str, np.ndarray]:
