@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
 
@@ -12,6 +12,7 @@ from . import families
 from .cells import CANONICAL_NAMES, CanonicalWeights, GruCell, GruModule, Recognition
 from .errors import NoCellsError, UsageError
 from .readers import open_source
+from .reading import Reading, ReadingOptions, read_cells
 from .tensors import TensorSource
 
 
@@ -21,6 +22,8 @@ class Checkpoint:
 
     source: TensorSource
     recognition: Recognition
+    # The names recognition saw, the copies of the weights, the options (--rename, --slot).
+    reading: Reading | None = None
     _canonical_cache: dict[str, CanonicalWeights] = field(default_factory=dict, repr=False)
 
     @property
@@ -56,7 +59,8 @@ class Checkpoint:
         if isinstance(cell, str):
             cell = self.cell(cell)
         if cell.name not in self._canonical_cache:
-            weights = families.to_canonical(cell, self.source.read)
+            read = self.reading.view.read if self.reading is not None else self.source.read
+            weights = families.to_canonical(cell, read)
             self._canonical_cache[cell.name] = {
                 name: np.ascontiguousarray(weights[name]) for name in CANONICAL_NAMES
                 if name in weights}
@@ -69,7 +73,8 @@ class Checkpoint:
             cell = self.cell(cell)
         if cell.name in self._canonical_cache:
             return {name: array.shape for name, array in self._canonical_cache[cell.name].items()}
-        infos = {info.name: info for info in self.source.tensors()}
+        # Names as recognition saw them (after --rename), copies (--slot) included.
+        infos = self.reading.view.infos if self.reading is not None else self.source.infos
 
         def stand_in(name: str) -> np.ndarray:
             return np.broadcast_to(np.zeros((), np.float32), infos[name].shape)
@@ -82,7 +87,8 @@ class Checkpoint:
         cell took: what a file without a GRU cell holds instead."""
         from .other_recurrent import find_other_recurrent
 
-        return find_other_recurrent(info for info in self.source.tensors()
+        seen = self.reading.view if self.reading is not None else self.source
+        return find_other_recurrent(info for info in seen.tensors()
                                     if info.name not in self.recognition.claimed)
 
     def no_cells_message(self) -> str:
@@ -106,22 +112,27 @@ class Checkpoint:
         self.close()
 
 
-def open_checkpoint(path: str | Path, reader: str = "auto", layout: str | None = None) -> Checkpoint:
+def open_checkpoint(path: str | Path, reader: str = "auto", layout: str | None = None,
+                    rename: "Iterable[str] | str | None" = None,
+                    slot: str | None = None) -> Checkpoint:
     """Open any supported file and find the GRU cells in it (reads names and shapes only).
 
     `layout` decides where the file cannot tell two layouts apart (a bare `.npz` holding
     `kernel`/`recurrent_kernel`/`bias`): e.g. "keras-gru" or "keras-cudnn-gru".
+    `rename`: `REGEX=REPLACEMENT` rules applied in order to every tensor name before
+    recognition (`re.sub`); `slot`: read each weight's copy of that name
+    (`ExponentialMovingAverage`, `Adam`, ...) instead of the weight.
     """
     if layout is not None and layout not in families.known_layouts():
         raise UsageError(f"unknown layout {layout!r}; known: {', '.join(families.known_layouts())}")
+    options = ReadingOptions.make(layout, rename, slot)
     source = open_source(path, reader=reader)
-    if layout is not None:
-        source.layer_configs.setdefault("*", {})["layout"] = layout
     try:
-        recognition = families.recognise(source)
+        reading = read_cells(source, options)
+        recognition = reading.recognition
         if layout is not None and not any(cell.layout == layout for cell in recognition.cells):
             recognition.warnings.append(f"no tensors could be read as --layout {layout}")
-        return Checkpoint(source, recognition)
+        return Checkpoint(source, recognition, reading)
     except BaseException:
         source.close()
         raise
@@ -137,6 +148,7 @@ def split_metadata(checkpoint: Checkpoint) -> dict[str, Any]:
         "cells": {cell.name: {key: value for key, value in cell.to_json().items() if key != "name"}
                   for cell in checkpoint.cells},
         "modules": [module.to_json() for module in checkpoint.modules],
+        **(checkpoint.reading.options.to_json() if checkpoint.reading else {}),
     }
 
 
@@ -147,14 +159,16 @@ def split_arrays(checkpoint: Checkpoint) -> dict[str, np.ndarray]:
 
 
 def split(path: str | Path, out: str | Path, force: bool = False, reader: str = "auto",
-          progress: "Progress | None" = None, layout: str | None = None) -> Checkpoint:
+          progress: "Progress | None" = None, layout: str | None = None,
+          rename: "Iterable[str] | str | None" = None, slot: str | None = None) -> Checkpoint:
     """Write every cell's canonical arrays of `path` to `out` (.npz, .h5 or .safetensors).
-    `progress`, if given, wraps the loop that reads the cells (e.g. to show a progress bar)."""
+    `progress`, if given, wraps the loop that reads the cells (e.g. to show a progress bar).
+    `rename` and `slot` as for `open_checkpoint`; the metadata records them."""
     from .writers import check_output, output_format, write_arrays
 
     out = Path(out)
     output_format(out)
-    with open_checkpoint(path, reader=reader, layout=layout) as checkpoint:
+    with open_checkpoint(path, reader=reader, layout=layout, rename=rename, slot=slot) as checkpoint:
         checkpoint.require_cells()
         check_output(out, force, checkpoint.source.files)
         from .progress import steps
@@ -214,18 +228,26 @@ def inspect_report(checkpoint: Checkpoint, with_stats: bool = True, cell: str | 
         "cells": cells,
         "warnings": list(checkpoint.warnings),
     }
+    if checkpoint.reading is not None:
+        from .discovery import annotate_report
+
+        annotate_report(checkpoint, report)
     if cell is not None:
         report["cells_in_file"] = len(checkpoint.cells)
         report["modules_in_file"] = len(checkpoint.modules)
     if not checkpoint.cells:
-        report["error"] = f"{checkpoint.path}: {checkpoint.no_cells_message()}"
+        hints = report.get("hints") or []
+        shapes = (f" ({len(hints)} group{'s' * (len(hints) != 1)} of tensors with a GRU's "
+                  "shapes: inspect shows the --rename options that read them)") if hints else ""
+        report["error"] = f"{checkpoint.path}: {checkpoint.no_cells_message()}{shapes}"
         report["other_recurrent"] = [layer.to_json() for layer in checkpoint.other_recurrent()]
     return report
 
 
 def convert_file(path: str | Path, to: str, out: str | Path, module: str | None = None,
                  allow_inexact: bool = False, force: bool = False, reader: str = "auto",
-                 layout: str | None = None, tolerance: float = 1e-5) -> "Conversion":
+                 layout: str | None = None, tolerance: float = 1e-5,
+                 rename: "Iterable[str] | str | None" = None, slot: str | None = None) -> "Conversion":
     """`grutool convert` as a call: convert, check numerically, then write `out`.
 
     Raises InexactConversionError (reset placement the target cannot compute) unless
@@ -233,7 +255,7 @@ def convert_file(path: str | Path, to: str, out: str | Path, module: str | None 
     """
     from .convert import convert, write_conversion
 
-    with open_checkpoint(path, reader=reader, layout=layout) as checkpoint:
+    with open_checkpoint(path, reader=reader, layout=layout, rename=rename, slot=slot) as checkpoint:
         conversion = convert(checkpoint, to, module=module, allow_inexact=allow_inexact,
                              tolerance=tolerance)
         write_conversion(conversion, Path(out), force, checkpoint.source.files)
@@ -241,11 +263,13 @@ def convert_file(path: str | Path, to: str, out: str | Path, module: str | None 
 
 
 def verify_files(a: str | Path, b: str | Path, tolerance: float = 1e-5,
-                 reader: str = "auto") -> "Verification":
+                 reader: str = "auto", rename: "Iterable[str] | str | None" = None,
+                 slot: str | None = None) -> "Verification":
     """`grutool verify` as a call: do the cells of `a` and `b` compute the same functions?"""
     from .verify import verify_checkpoints
 
-    with open_checkpoint(a, reader=reader) as first, open_checkpoint(b, reader=reader) as second:
+    with open_checkpoint(a, reader=reader, rename=rename, slot=slot) as first, \
+            open_checkpoint(b, reader=reader, rename=rename, slot=slot) as second:
         first.require_cells()
         second.require_cells()
         return verify_checkpoints(first, second, tolerance)

@@ -165,8 +165,21 @@ def _known_layouts(ctx: click.Context, param: click.Parameter, incomplete: str) 
     return [layout for layout in families.known_layouts() if layout.startswith(incomplete)]
 
 
+def naming_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--rename and --slot: which names recognition sees, and which copy of each weight is read."""
+    command = click.option(
+        "--slot", metavar="NAME",
+        help="Read each weight's per-variable copy NAME instead of the weight "
+             "(ExponentialMovingAverage, Adam, m, ...; inspect lists the copies).")(command)
+    return click.option(
+        "--rename", metavar="REGEX=REPLACEMENT", multiple=True,
+        help="Rename every tensor before recognition (Python re.sub, \\1 for groups; the "
+             "first '=' separates the parts). Repeatable, applied in order.")(command)
+
+
 def reading_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--reader and --layout, which every command that reads a file takes."""
+    """--reader, --layout, --rename and --slot, which every command that reads a file takes."""
+    command = naming_options(command)
     command = click.option(
         "--layout", "assume_layout", metavar="NAME", shell_complete=_known_layouts,
         help="Read tensors the file cannot tell apart (a bare kernel/recurrent_kernel/bias "
@@ -292,7 +305,7 @@ def _cell_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> 
               help="Show only this cell (its name as inspect shows it).")
 def inspect(paths: tuple[Path, ...], every_checkpoint: bool, as_json: bool, reader: str,
             assume_layout: str | None, no_stats: bool, all_tensors: bool,
-            cell: str | None) -> None:
+            cell: str | None, rename: tuple[str, ...] = (), slot: str | None = None) -> None:
     """Show the GRU cells in each PATH and the statistics of their twelve per-gate arrays.
 
     PATH is a file, a TF checkpoint prefix, or a directory (a TF checkpoint directory,
@@ -319,7 +332,8 @@ def inspect(paths: tuple[Path, ...], every_checkpoint: bool, as_json: bool, read
 
     def work(path: Path) -> tuple[dict[str, Any], int]:
         label = path.name if several else ""
-        with open_checkpoint(path, reader=reader, layout=assume_layout) as checkpoint:
+        with open_checkpoint(path, reader=reader, layout=assume_layout, rename=rename,
+                             slot=slot) as checkpoint:
             report = inspect_report(checkpoint, with_stats=not no_stats, cell=cell,
                                     progress=progress_hook(show_progress, label))
         return report, 0 if report["ok"] else 1
@@ -349,7 +363,8 @@ def inspect(paths: tuple[Path, ...], every_checkpoint: bool, as_json: bool, read
 @reading_options
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing on success.")
 def split(path: Path, out: Path, force: bool, as_json: bool, reader: str,
-          assume_layout: str | None, quiet: bool) -> None:
+          assume_layout: str | None, quiet: bool, rename: tuple[str, ...] = (),
+          slot: str | None = None) -> None:
     """Write every cell's per-gate arrays to OUT, under keys <cell>/W_ir ... <cell>/b_hn.
 
     Arrays are in x @ W orientation and the source dtype; a bias the cell does not have
@@ -366,6 +381,7 @@ def split(path: Path, out: Path, force: bool, as_json: bool, reader: str,
     from .api import split as split_file
 
     checkpoint = split_file(path, out, force=force, reader=reader, layout=assume_layout,
+                            rename=rename, slot=slot,
                             progress=progress_hook(progress_wanted(as_json, quiet)))
     result = {"path": str(checkpoint.path), "ok": True, "out": str(out),
               "cells": [cell.name for cell in checkpoint.cells],
@@ -397,7 +413,8 @@ TARGET_CHOICE = click.Choice(["pytorch", "keras", "onnx", "tf"])
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing on success.")
 def convert(path: Path, to: str, out: Path, module: str | None, allow_inexact: bool,
             tolerance: float, force: bool, as_json: bool, reader: str,
-            assume_layout: str | None, quiet: bool) -> None:
+            assume_layout: str | None, quiet: bool, rename: tuple[str, ...] = (),
+            slot: str | None = None) -> None:
     """Re-lay the GRU cells of PATH out for another framework, with a numerical proof.
 
     Before anything is written, the source cells and the converted ones are run through
@@ -416,7 +433,8 @@ def convert(path: Path, to: str, out: Path, module: str | None, allow_inexact: b
     from .convert import convert as convert_checkpoint, write_conversion
     from .errors import VerificationError
 
-    with open_checkpoint(path, reader=reader, layout=assume_layout) as checkpoint:
+    with open_checkpoint(path, reader=reader, layout=assume_layout, rename=rename,
+                         slot=slot) as checkpoint:
         conversion = convert_checkpoint(checkpoint, to, module=module,
                                         allow_inexact=allow_inexact, tolerance=tolerance,
                                         progress=progress_hook(progress_wanted(as_json, quiet)))
@@ -455,7 +473,8 @@ def convert(path: Path, to: str, out: Path, module: str | None, allow_inexact: b
 @reading_options
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing when the files agree.")
 def verify(a: Path, b: Path, tolerance: float, as_json: bool, reader: str,
-           assume_layout: str | None, quiet: bool) -> None:
+           assume_layout: str | None, quiet: bool, rename: tuple[str, ...] = (),
+           slot: str | None = None) -> None:
     """Check that the GRU modules of A and B compute the same functions.
 
     Modules are paired in model order, so a checkpoint and its conversion pair up although
@@ -472,8 +491,8 @@ def verify(a: Path, b: Path, tolerance: float, as_json: bool, reader: str,
     from .api import open_checkpoint
     from .verify import verify_checkpoints
 
-    with open_checkpoint(a, reader=reader, layout=assume_layout) as first, \
-            open_checkpoint(b, reader=reader, layout=assume_layout) as second:
+    with open_checkpoint(a, reader=reader, layout=assume_layout, rename=rename, slot=slot) as first, \
+            open_checkpoint(b, reader=reader, layout=assume_layout, rename=rename, slot=slot) as second:
         first.require_cells()
         second.require_cells()
         result = verify_checkpoints(first, second, tolerance,
@@ -534,7 +553,8 @@ CHECK_FORMATS = click.Choice(["text", "json", "github", "junit"])
 def check(paths: tuple[Path, ...], every_checkpoint: bool, cell_count: int | None,
           units: int | None, expect_layout: str | None, no_nan: bool, trained: bool,
           other: Path | None, output_format: str, as_json: bool, quiet: bool, reader: str,
-          assume_layout: str | None) -> None:
+          assume_layout: str | None, rename: tuple[str, ...] = (),
+          slot: str | None = None) -> None:
     """Pass (exit 0) or fail (exit 1) on conditions about the GRU cells of each PATH, for CI.
 
     Without options it checks that PATH holds a GRU cell and that no cell has NaN or
@@ -569,8 +589,8 @@ def check(paths: tuple[Path, ...], every_checkpoint: bool, cell_count: int | Non
         reference = None
         if other is not None:
             try:
-                reference = stack.enter_context(open_checkpoint(other, reader=reader,
-                                                                layout=assume_layout))
+                # OTHER is read as it says it is: --layout, --rename, --slot are PATH's.
+                reference = stack.enter_context(open_checkpoint(other, reader=reader))
             except GrutoolError as exc:
                 if debug:
                     traceback.print_exc()
@@ -583,7 +603,8 @@ def check(paths: tuple[Path, ...], every_checkpoint: bool, cell_count: int | Non
 
         def work(path: Path) -> tuple[dict[str, Any], int]:
             label = path.name if several else ""
-            with open_checkpoint(path, reader=reader, layout=assume_layout) as checkpoint:
+            with open_checkpoint(path, reader=reader, layout=assume_layout, rename=rename,
+                                 slot=slot) as checkpoint:
                 report = check_checkpoint(checkpoint, cells=cell_count, units=units,
                                           expect_layout=expect_layout, allow_nan=not no_nan,
                                           trained=trained, match=reference,
@@ -637,7 +658,8 @@ def _check_output(outcomes: "list[Outcome]", output_format: str, quiet: bool,
 @click.option("--quiet", "-q", is_flag=True, help="No tables; only a threshold failure is reported.")
 @reading_options
 def diff(a: Path, b: Path, threshold: float | None, as_json: bool, quiet: bool,
-         reader: str, assume_layout: str | None) -> None:
+         reader: str, assume_layout: str | None, rename: tuple[str, ...] = (),
+         slot: str | None = None) -> None:
     """Show how much each gate of each cell changed from checkpoint A to checkpoint B.
 
     Per cell and canonical array (W_ir ... b_hn): the relative change ||a-b||/||a||
@@ -657,8 +679,8 @@ def diff(a: Path, b: Path, threshold: float | None, as_json: bool, quiet: bool,
     from .api import open_checkpoint
     from .diff import diff_checkpoints
 
-    with open_checkpoint(a, reader=reader, layout=assume_layout) as first, \
-            open_checkpoint(b, reader=reader, layout=assume_layout) as second:
+    with open_checkpoint(a, reader=reader, layout=assume_layout, rename=rename, slot=slot) as first, \
+            open_checkpoint(b, reader=reader, layout=assume_layout, rename=rename, slot=slot) as second:
         first.require_cells()
         second.require_cells()
         report = diff_checkpoints(first, second, threshold,
@@ -695,7 +717,8 @@ def diff(a: Path, b: Path, threshold: float | None, as_json: bool, quiet: bool,
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing on success.")
 @reading_options
 def plot(path: Path, out: Path, cell: str | None, force: bool, as_json: bool, quiet: bool,
-         reader: str, assume_layout: str | None) -> None:
+         reader: str, assume_layout: str | None, rename: tuple[str, ...] = (),
+         slot: str | None = None) -> None:
     """Draw each GRU cell's gates: heat maps of W_ir, W_iz, W_in, W_hr, W_hz, W_hn on one
     colour scale, and a histogram of each gate's (r, z, n) weights and biases.
 
@@ -714,7 +737,8 @@ def plot(path: Path, out: Path, cell: str | None, force: bool, as_json: bool, qu
     from .api import open_checkpoint
     from .plot import plot_checkpoint
 
-    with open_checkpoint(path, reader=reader, layout=assume_layout) as checkpoint:
+    with open_checkpoint(path, reader=reader, layout=assume_layout, rename=rename,
+                         slot=slot) as checkpoint:
         pages = plot_checkpoint(checkpoint, out, cell=cell, force=force,
                                 progress=progress_hook(progress_wanted(as_json, quiet)))
     result = {"path": str(checkpoint.path), "ok": True,
@@ -736,7 +760,8 @@ def plot(path: Path, out: Path, cell: str | None, force: bool, as_json: bool, qu
               help="Print a runnable program that reads the cell and defines step(x, h).")
 @reading_options
 def explain(path: Path, cell: str | None, as_json: bool, code: str | None, reader: str,
-            assume_layout: str | None) -> None:
+            assume_layout: str | None, rename: tuple[str, ...] = (),
+            slot: str | None = None) -> None:
     """Show each cell's equations and where each per-gate array lives in the file.
 
     Every canonical array (W_ir ... b_hn) is given as the tensor it comes from, a slice
@@ -752,7 +777,8 @@ def explain(path: Path, cell: str | None, as_json: bool, code: str | None, reade
     from .errors import UsageError
     from .explain import code_numpy, explain as explain_checkpoint
 
-    with open_checkpoint(path, reader=reader, layout=assume_layout) as checkpoint:
+    with open_checkpoint(path, reader=reader, layout=assume_layout, rename=rename,
+                         slot=slot) as checkpoint:
         checkpoint.require_cells()
         if cell is not None and cell not in {c.name for c in checkpoint.cells}:
             raise UsageError(f"no cell named {cell!r}; the file has: "

@@ -64,6 +64,8 @@ def render_inspect(report: dict[str, Any], out: Console, all_tensors: bool = Fal
     if all_tensors or not report.get("ok", bool(cells)):
         _render_tensor_list(report["tensors"], out, limit=None if all_tensors else 30,
                             read=read)
+    if not cells:
+        _render_hints(report.get("hints", []), out)
     if report["modules"]:
         out.print(_modules_table(report["modules"]))
     for cell in cells:
@@ -162,6 +164,14 @@ def _render_cell(cell: dict[str, Any], out: Console) -> None:
     if cell.get("absent"):
         lines += [(line, "dim") for line in
                   _wrapped(["absent", "(zero):", *cell["absent"]], width)]
+    if cell.get("slot"):
+        lines += [(line, "") for line in
+                  _wrapped(f"(the copies {cell['slot']!r}, not the weights)".split(" "), width)]
+    elif cell.get("copies"):
+        words = ["copies", "beside", "the", "weights:", *[f"{name}," for name in cell["copies"]]]
+        words[-1] = words[-1].rstrip(",")
+        lines += [(line, "") for line in
+                  _wrapped([*words, "(--slot", "NAME", "reads", "one)"], width)]
     for line, style in lines:
         out.print(Text(line, style=style), crop=False, overflow="ignore")
     for problem in cell.get("problems", []):
@@ -192,22 +202,48 @@ def _render_tensor_list(tensors: list[dict[str, Any]], out: Console, limit: int 
         prefix = readers[0] + "/" if len(readers) == 1 else None
         _render_tensor_rows([((t["name"][len(prefix):] if prefix and t["name"].startswith(prefix)
                                else t["name"]),
-                              "×".join(map(str, t["shape"])) or "scalar", t["dtype"])
+                              "×".join(map(str, t["shape"])) or "scalar", t["dtype"],
+                              f"read as {t['read_as']}" if "read_as" in t else "")
                              for t in members], out)
     if limit is not None and len(tensors) > limit:
         out.print(f"  … and {len(tensors) - limit} more (--all lists every tensor)")
 
 
-def _render_tensor_rows(rows: list[tuple[str, str, str]], out: Console) -> None:
-    widths = [max(cell_len(row[i]) for row in rows) for i in range(3)]
-    if 2 + sum(widths) + 4 <= out.width:
-        for name, shape, dtype in rows:
-            line = f"  {name.ljust(widths[0])}  {shape.ljust(widths[1])}  {dtype}"
-            out.print(Text(line), crop=False, overflow="ignore")
+def _render_tensor_rows(rows: list[tuple[str, str, str, str]], out: Console) -> None:
+    """Name, shape, dtype and the name recognition read it as (--rename, object graphs)."""
+    widths = [max(cell_len(row[i]) for row in rows) for i in range(4)]
+    if 2 + sum(widths) + 6 <= out.width:
+        for name, shape, dtype, read_as in rows:
+            line = f"  {name.ljust(widths[0])}  {shape.ljust(widths[1])}  {dtype.ljust(widths[2])}"
+            out.print(Text(f"{line}  {read_as}".rstrip()), crop=False, overflow="ignore")
         return
-    for name, shape, dtype in rows:  # too wide for columns: the name alone on its line
+    for name, shape, dtype, read_as in rows:  # too wide for columns: the name on its own line
         out.print(Text(f"  {name}"), crop=False, overflow="ignore")
-        out.print(Text(f"      {shape}  {dtype}"), crop=False, overflow="ignore")
+        for line in _wrapped([f"      {shape}  {dtype}", *read_as.split(" ")], out.width,
+                             indent="        "):
+            out.print(Text(line), crop=False, overflow="ignore")
+
+
+def _render_hints(hints: list[dict[str, Any]], out: Console) -> None:
+    """Tensors with a GRU's shapes, and the options that would read them as each layout."""
+    if not hints:
+        return
+    out.print()
+    out.print(Text("Tensors with a GRU's shapes (the file does not say the gate order: check a "
+                   "reading against outputs you trust, e.g. with grutool verify)", style="bold"))
+    for hint in hints:
+        shapes = ", ".join(hint["tensors"].values())
+        out.print(f"  {shapes}: input {hint['input_size']}, {hint['hidden_size']} units, "
+                  f"stored {hint['orientation']}; could be {', '.join(hint['layouts'])}")
+        for reading in hint["readings"]:
+            out.print(f"    {reading['layout']} (gates {reading['gates']}, reset "
+                      f"{reading['reset']}):", highlight=False)
+            if reading["command_line"]:
+                out.print(Text(f"      {reading['command_line']}"), soft_wrap=True)
+            if reading.get("note"):
+                out.print(Text(f"      {reading['note']}", style="dim"))
+        for caveat in hint["caveats"]:
+            out.print(Text(f"    note: {caveat}", style="yellow"))
 
 
 def render_split(result: dict[str, Any], out: Console) -> None:

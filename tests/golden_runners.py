@@ -109,7 +109,40 @@ ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "hard_sigmoid_keras3": lambda v: np.clip(v / 6.0 + 0.5, 0.0, 1.0),
     "relu": lambda v: np.maximum(v, 0.0),
     "linear": lambda v: v,
+    "elu": lambda v: np.where(v > 0, v, np.exp(np.minimum(v, 0.0)) - 1.0),
+    "softsign": lambda v: v / (1.0 + np.abs(v)),
+    "softplus": lambda v: np.log1p(np.exp(-np.abs(v))) + np.maximum(v, 0.0),
 }
+
+
+def _keras_relu(max_value: float | None = None, negative_slope: float = 0.0,
+                threshold: float = 0.0) -> Callable[[np.ndarray], np.ndarray]:
+    """Keras's ReLU layer as its documentation states it: max_value for x >= max_value, x for
+    threshold <= x < max_value, negative_slope * (x - threshold) otherwise."""
+    def relu(v: np.ndarray) -> np.ndarray:
+        out = np.where(v >= threshold, v, negative_slope * (v - threshold))
+        return out if max_value is None else np.where(v >= max_value, max_value, out)
+    return relu
+
+
+# grutool's parametrised names, `family(key=value,…)`, computed from each framework's docs.
+PARAMETRISED_ACTIVATIONS: dict[str, Callable[..., Callable[[np.ndarray], np.ndarray]]] = {
+    "relu": _keras_relu,
+    "elu": lambda alpha=1.0: (lambda v: np.where(v > 0, v, alpha * (np.exp(np.minimum(v, 0.0)) - 1.0))),
+    "hard_sigmoid": lambda alpha=0.2, beta=0.5: (lambda v: np.clip(alpha * v + beta, 0.0, 1.0)),
+    "thresholded_relu": lambda alpha=1.0: (lambda v: np.where(v > alpha, v, 0.0)),
+    "scaled_tanh": lambda alpha=1.0, beta=1.0: (lambda v: alpha * np.tanh(beta * v)),
+    "affine": lambda alpha=1.0, beta=0.0: (lambda v: alpha * v + beta),
+}
+
+
+def activation_function(name: str) -> Callable[[np.ndarray], np.ndarray]:
+    if name in ACTIVATIONS:
+        return ACTIVATIONS[name]
+    family, _, rest = name.partition("(")
+    params = {key: float(value) for key, value in
+              (part.split("=") for part in rest.rstrip(")").split(",") if part)}
+    return PARAMETRISED_ACTIVATIONS[family](**params)
 
 
 def _merge(outputs: list[np.ndarray], merge: str | None) -> np.ndarray:
@@ -282,7 +315,7 @@ def keras_cell(x: np.ndarray, kernel: np.ndarray, recurrent_kernel: np.ndarray,
     if bias is None:
         bias = np.zeros((2, 3 * hidden) if reset_after else (3 * hidden,))
     _check_shape("bias", bias, (2, 3 * hidden) if reset_after else (3 * hidden,))
-    act, rec_act = ACTIVATIONS[activation], ACTIVATIONS[recurrent_activation]
+    act, rec_act = activation_function(activation), activation_function(recurrent_activation)
     input_bias, recurrent_bias = (bias[0], bias[1]) if reset_after else (bias, None)
     h = np.zeros((batch, hidden))
     out = np.empty((steps, batch, hidden))
@@ -341,7 +374,7 @@ def tf_gru_cell(x: np.ndarray, gates_kernel: np.ndarray, gates_bias: np.ndarray,
     _check_shape("gates/bias", gates_bias, (2 * hidden,))
     _check_shape("candidate/kernel", candidate_kernel, (features + hidden, hidden))
     _check_shape("candidate/bias", candidate_bias, (hidden,))
-    act = ACTIVATIONS[activation]
+    act = activation_function(activation)
     h = np.zeros((batch, hidden))
     out = np.empty((steps, batch, hidden))
     for t in range(steps):
@@ -619,10 +652,19 @@ def _onnx_activation(name: str, alpha: float | None, beta: float | None) -> Call
         return lambda v: a * np.tanh(b * v)
     if name == "Softsign":
         return lambda v: v / (1.0 + np.abs(v))
+    if name == "Softplus":
+        return lambda v: np.log1p(np.exp(-np.abs(v))) + np.maximum(v, 0.0)
+    if name == "Elu":
+        a = 1.0 if alpha is None else alpha
+        return lambda v: np.where(v >= 0, v, a * (np.exp(np.minimum(v, 0.0)) - 1.0))
+    if name == "ThresholdedRelu":
+        a = 1.0 if alpha is None else alpha
+        return lambda v: np.where(v > a, v, 0.0)
     raise ValueError(f"activation {name} not supported here")
 
 
-PARAMETRIC = {"HardSigmoid": 2, "LeakyRelu": 1, "Affine": 2, "ScaledTanh": 2}
+PARAMETRIC = {"HardSigmoid": 2, "LeakyRelu": 1, "Affine": 2, "ScaledTanh": 2, "Elu": 1,
+              "ThresholdedRelu": 1}
 
 
 def onnx_gru(inputs: list[np.ndarray | None], attrs: dict[str, Any]) -> list[np.ndarray]:
@@ -834,6 +876,8 @@ def _run_node(node: OnnxNode, inputs: list) -> list[np.ndarray]:
         return [_reduce(node, inputs, np.sum)]
     if op == "ReduceMean":
         return [_reduce(node, inputs, np.mean)]
+    if op == "ReduceProd":
+        return [_reduce(node, inputs, np.prod)]
     if op == "Split":
         return _split(node, inputs)
     if op == "ReverseSequence":

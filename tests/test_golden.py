@@ -52,6 +52,8 @@ class Source:
     activations: tuple[str, str] = TANH_SIGMOID  # (activation, recurrent_activation)
     reverse_only: bool = False  # one direction, read backwards (go_backwards, ONNX reverse)
     time_reversed: bool = False  # the recorded outputs come last-read step first
+    merge: str | None = None  # how a bidirectional module combines its directions
+    mixed_reset: bool = False  # layers of both reset placements in one module
     x_key: str = "x"
     batch_major: bool = False
 
@@ -95,20 +97,20 @@ def keras_sources() -> list[Source]:
     sources = []
     for case in sorted(p for p in KERAS.iterdir() if (p / "expected.json").is_file()):
         expected = json.loads((case / "expected.json").read_text())
-        for file, cells in expected["files"].items():
-            by_layer: dict[str, list[dict]] = {}
-            for cell in cells:
-                by_layer.setdefault(cell["keras_layer"], []).append(cell)
-            for layer, layer_cells in by_layer.items():
-                if not all(cell["numeric"] for cell in layer_cells):
+        for file, found in expected["files"].items():
+            for module in found["modules"]:
+                if not module["numeric"]:
                     continue
+                layer, layer_cells = module["keras_layer"], module["cells"]
                 first = layer_cells[0]
                 sources.append(Source(
-                    f"{case.name}/{file}:{layer}", case / file, first["module"],
+                    f"{case.name}/{file}:{layer}", case / file, module["name"],
                     case / "reference.npz", f"output/{layer}", first["reset_after"],
                     (first["activation"], first["recurrent_activation"]),
                     reverse_only=all(c["direction"] == "reverse" for c in layer_cells),
                     time_reversed=any(c["outputs_time_reversed"] for c in layer_cells),
+                    merge=module["merge"],
+                    mixed_reset=len({c["reset_after"] for c in layer_cells}) > 1,
                     x_key=f"input/{layer}", batch_major=True))
     return sources
 
@@ -165,9 +167,13 @@ def expected_outcome(source: Source, target: str) -> str:
     express it): grutool may refuse that, or convert it exactly."""
     plain = source.activations == TANH_SIGMOID
     if target == "pytorch":
-        return EXACT if source.reset_after and plain and not source.reverse_only else REFUSED
+        return EXACT if (source.reset_after and not source.mixed_reset and plain
+                         and not source.reverse_only
+                         and source.merge in (None, "concat")) else REFUSED
     if target == "tf":
-        return EXACT if not source.reset_after and plain else REFUSED
+        return EXACT if not source.reset_after and not source.mixed_reset and plain else REFUSED
+    if target == "onnx" and source.merge == "none":
+        return REFUSED  # the directions stay apart, and the ONNX model has one output
     if target == "onnx" and not set(source.activations) <= ONNX_ACTIVATIONS:
         return EXACT_OR_REFUSED
     return EXACT

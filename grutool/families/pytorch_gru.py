@@ -7,7 +7,11 @@ nn.GRU, per layer k and direction (`_reverse` for the backward one), under the m
     bias_ih_l{k}[_reverse]    [3H]        absent with bias=False
     bias_hh_l{k}[_reverse]    [3H]
 
-nn.GRUCell: `weight_ih`, `weight_hh`, `bias_ih`, `bias_hh`, same shapes. Both compute
+nn.GRUCell: `weight_ih`, `weight_hh`, `bias_ih`, `bias_hh`, same shapes. Hand-written GRUs
+and renamed state dicts use the same vocabulary with other spellings, read here as the same
+layout and shown as a naming variant: `w_ih`/`w_hh`/`b_ih`/`b_hh` for the four, `_` or `/`
+instead of `.` after the prefix (the g2p-en package's `enc_w_ih`, `enc_b_hh`, ...), with or
+without `_l{k}`. The shapes must still say W @ x ([3H, I], [3H, H]). Both compute
 n = tanh(W_in x + b_in + r * (W_hn h + b_hn)): the reset gate acts after the recurrent
 product, and b_hn stays inside it. LSTM (4H rows) and plain RNN (H rows) share these names
 and are told apart by the row count.
@@ -31,6 +35,12 @@ CELL_INPUT_WEIGHT = re.compile(r"^(?:(?P<prefix>.+)\.)?weight_ih$")
 UNPREFIXED_MODULE = "gru"
 UNPREFIXED_CELL = "gru_cell"
 ROLES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+ALIAS_INPUT_WEIGHT = re.compile(r"^(?:(?P<prefix>.*?)(?P<sep>[._/]))?(?P<kind>weight|w)_ih"
+                                r"(?P<suffix>_l(?P<layer>\d+)(?P<reverse>_reverse)?)?$")
+# Role -> the alias spelling of its name, per kind of spelling.
+ALIAS_ROLES = {"weight": {"weight_ih": "weight_ih", "weight_hh": "weight_hh",
+                          "bias_ih": "bias_ih", "bias_hh": "bias_hh"},
+               "w": {"weight_ih": "w_ih", "weight_hh": "w_hh", "bias_ih": "b_ih", "bias_hh": "b_hh"}}
 
 
 def recognise(source: "TensorSource", unclaimed: list["TensorInfo"]) -> Recognition:
@@ -59,7 +69,35 @@ def recognise(source: "TensorSource", unclaimed: list["TensorInfo"]) -> Recognit
             cell_name = prefix or UNPREFIXED_CELL
             _add_cell(result, infos, tensors, cell_name, cell_name, 0, FORWARD, LAYOUTS[1],
                       "nn.GRUCell")
+    for name in infos:  # file order
+        if name not in result.claimed and not GRU_INPUT_WEIGHT.match(name) \
+                and not CELL_INPUT_WEIGHT.match(name):
+            _add_alias_cell(result, infos, name)
     return result
+
+
+def _add_alias_cell(result: Recognition, infos: dict[str, "TensorInfo"], name: str) -> None:
+    match = ALIAS_INPUT_WEIGHT.match(name)
+    if not match:
+        return
+    prefix, sep = match.group("prefix"), match.group("sep") or ""
+    base = f"{prefix}{sep}" if prefix is not None else ""
+    suffix = match.group("suffix") or ""
+    spelling = ALIAS_ROLES[match.group("kind")]
+    tensors = {role: f"{base}{spelling[role]}{suffix}" for role in ROLES}
+    if any(tensor in result.claimed for tensor in tensors.values()):
+        return
+    if match.group("layer") is not None:
+        reverse = match.group("reverse") or ""
+        cell_name = f"{base}l{match.group('layer')}{reverse}"
+        module, layer = prefix or UNPREFIXED_MODULE, int(match.group("layer"))
+        direction, layout, what = (REVERSE if reverse else FORWARD), LAYOUTS[0], "nn.GRU"
+    else:
+        cell_name = prefix or UNPREFIXED_CELL
+        module, layer, direction, layout, what = cell_name, 0, FORWARD, LAYOUTS[1], "nn.GRUCell"
+    canonical = f"{prefix + '.' if prefix else ''}weight_ih{suffix}"
+    _add_cell(result, infos, tensors, cell_name, module, layer, direction, layout,
+              f"{what}, alias names ({name} for {canonical})")
 
 
 def _add_cell(result: Recognition, infos: dict[str, "TensorInfo"], tensors: dict[str, str],

@@ -2,6 +2,13 @@
 
 External links are never followed (visiting goes by hard links only), and a dataset whose
 data lives in another file (external storage, virtual datasets) is refused on read.
+
+Besides the tensors, the facts Keras files state about their structure, for the Keras GRU
+family: `group_names` (Keras 3: the layer name in each `vars` group's `name` attribute),
+`weight_order` (a Keras 2 style file's `layer_names` and `weight_names` lists: the model's
+layers in model order and each layer's weights in its own order, stacked cells included) and,
+from a full model's `model_config`, `layer_configs` (see `keras_archive`), with the Keras
+version that wrote the file (Keras 3's legacy `.h5` has Keras 3's `hard_sigmoid`).
 """
 
 from __future__ import annotations
@@ -62,6 +69,8 @@ class Hdf5Source(TensorSource):
         self._datasets: dict[str, object] = {}
         # Keras 3 names each layer in its `vars` group's `name` attribute: group -> layer name.
         self.group_names: dict[str, str] = {}
+        # Keras 2 style files list their weights in model order: tensor -> (layer, weight).
+        self.weight_order: dict[str, tuple[int, int]] = {}
 
         def visit(name: str, obj: object) -> None:
             if isinstance(obj, h5py.Group) and (name == "vars" or name.endswith("/vars")):
@@ -80,12 +89,45 @@ class Hdf5Source(TensorSource):
                                   if isinstance(value, str)}
         except (OSError, RuntimeError, KeyError, ValueError) as exc:
             raise CorruptFileError(f"damaged HDF5 structure ({first_line(exc)})", path) from exc
+        try:
+            self.weight_order = self._keras2_weight_order(h5py)
+        except (OSError, RuntimeError, KeyError, ValueError):
+            self.weight_order = {}  # damaged lists only cost their facts; the weights still read
         model_config = self.json_attribute("model_config")  # a Keras 2 full-model file
         if isinstance(model_config, dict) and "model_weights" in self._file:
-            from .keras_archive import checked_layer_configs, keras2_layer_configs
+            from .keras_archive import checked_layer_configs, keras2_layer_configs, keras_major
 
-            self.layer_configs.update(checked_layer_configs(
-                keras2_layer_configs, path, "the model_config attribute", model_config))
+            keras3 = keras_major(self.attributes.get("keras_version")) == 3
+            configs = checked_layer_configs(keras2_layer_configs, path,
+                                            "the model_config attribute", model_config,
+                                            "model_weights", keras3)
+            self.layer_configs.update(configs)
+
+    def _keras2_weight_order(self, h5py) -> dict[str, tuple[int, int]]:
+        """The order a Keras 2 style file (tf_keras, or Keras 3's legacy `.h5`) states for its
+        weights: tensor name -> (index of its layer in the `layer_names` attribute of
+        `model_weights`, or of the root in a weights-only file; index in that layer group's
+        `weight_names`). The model's layers in model order, nested models and stacked cells in
+        place. Empty when the file has no such lists; names that are not datasets are skipped."""
+        for prefix in ("model_weights", ""):
+            group = self._file.get(prefix) if prefix else self._file
+            if not isinstance(group, h5py.Group):
+                continue
+            layer_names = _names(group.attrs.get("layer_names"))
+            if layer_names is None:
+                continue
+            order: dict[str, tuple[int, int]] = {}
+            for layer_index, layer in enumerate(layer_names):
+                layer_group = group.get(layer) if layer else None
+                if not isinstance(layer_group, h5py.Group):
+                    continue
+                key = f"{prefix}/{layer}" if prefix else layer
+                weights = _names(layer_group.attrs.get("weight_names")) or []
+                for weight_index, weight in enumerate(weights):
+                    if f"{key}/{weight}" in self.infos:
+                        order.setdefault(f"{key}/{weight}", (layer_index, weight_index))
+            return order
+        return {}
 
     def json_attribute(self, key: str) -> object | None:
         """A root attribute holding JSON (Keras's `model_config`, grutool's `__grutool__`)."""
@@ -124,6 +166,18 @@ class Hdf5Source(TensorSource):
         self._file.close()
         if self._fileobj is not None:
             self._fileobj.close()
+
+
+def _names(value: object) -> list[str] | None:
+    """A Keras list-of-names attribute (an array of byte strings) as text, or None."""
+    if value is None:
+        return None
+    try:
+        items = list(np.asarray(value).reshape(-1))
+    except (TypeError, ValueError):
+        return None
+    names = [_decode(item) for item in items]
+    return names if all(isinstance(name, str) for name in names) else None
 
 
 def _decode(value: object) -> object:
