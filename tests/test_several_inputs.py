@@ -269,3 +269,14 @@ def test_recognition_warnings_become_warning_annotations(run, tmp_path):
     assert f"file={bare}" in warning and "assumed keras-gru" in warning
     junit = ET.fromstring(run("check", bare, "--format", "junit").stdout.encode())
     assert "assumed keras-gru" in junit.find("testsuite/system-out").text
+
+
+def test_a_savedmodel_directory_inside_counts_as_one_model(run, tmp_path):
+    folder = tmp_path / "export"
+    shutil.copytree(FIXTURES / "tf_bundle" / "savedmodel" / "saved_model", folder / "model")
+    result = run("inspect", folder, "--json", "--no-stats")
+    assert result.exit_code in (0, 1), result.stderr  # opened, whatever it holds
+    assert json.loads(result.stdout)["path"] == str(folder / "model" / "variables" / "variables")
+    shutil.copy(KERAS, folder / "model.keras")
+    result = run("inspect", folder)
+    assert result.exit_code == 2 and "2 checkpoints: model, model.keras" in result.stderr

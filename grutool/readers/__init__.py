@@ -91,9 +91,10 @@ MAX_NAMED = 5
 
 def checkpoints_in(directory: str | Path) -> list[Path]:
     """Every checkpoint directly in `directory`, as paths `open_source` opens: each TF
-    checkpoint prefix (a training run's `model.ckpt-N`, numbers compared as numbers) and each
-    file a reader recognises. Subdirectories are not entered; the parts of a TF checkpoint
-    (`.index`, `.data-*`, the `checkpoint` state file) are one checkpoint, not several."""
+    checkpoint prefix (a training run's `model.ckpt-N`, numbers compared as numbers), each
+    file a reader recognises and each SavedModel directory. Other subdirectories are not
+    entered; the parts of a TF checkpoint (`.index`, `.data-*`, the `checkpoint` state file)
+    are one checkpoint, not several."""
     from ..cells import natural_key
 
     directory = Path(directory)
@@ -104,6 +105,9 @@ def checkpoints_in(directory: str | Path) -> list[Path]:
     except OSError as exc:
         raise InputError(f"cannot list the directory: {exc.strerror or exc}", directory) from exc
     for entry in entries:
+        if entry.is_dir() and (entry / "variables" / "variables.index").is_file():
+            found[entry] = None  # a SavedModel directory is one model
+            continue
         if not entry.is_file() or entry.name == "checkpoint":
             continue
         if tf_checkpoint is not None and (entry.name.endswith(".index")
