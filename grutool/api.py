@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
 
@@ -71,9 +71,41 @@ class Checkpoint:
         --rename and object-graph names) reads, the --slot copy included."""
         return self.reading.view.file_name(name) if self.reading is not None else name
 
+    def canonical_shapes(self, cell: GruCell | str) -> dict[str, tuple[int, ...]]:
+        """The shapes `canonical` would give, read from the tensors' shapes alone (no weight
+        is read): the family splits zero-stride stand-ins of the right shapes."""
+        if isinstance(cell, str):
+            cell = self.cell(cell)
+        if cell.name in self._canonical_cache:
+            return {name: array.shape for name, array in self._canonical_cache[cell.name].items()}
+        # Names as recognition saw them (after --rename), copies (--slot) included.
+        infos = self.reading.view.infos if self.reading is not None else self.source.infos
+
+        def stand_in(name: str) -> np.ndarray:
+            return np.broadcast_to(np.zeros((), np.float32), infos[name].shape)
+
+        weights = families.to_canonical(cell, stand_in)
+        return {name: tuple(np.shape(weights[name])) for name in CANONICAL_NAMES if name in weights}
+
+    def other_recurrent(self) -> list["OtherRecurrentLayer"]:
+        """Recurrent layers that are not GRUs (LSTMs, simple RNNs) among the tensors no GRU
+        cell took: what a file without a GRU cell holds instead."""
+        from .other_recurrent import find_other_recurrent
+
+        seen = self.reading.view if self.reading is not None else self.source
+        return find_other_recurrent(info for info in seen.tensors()
+                                    if info.name not in self.recognition.claimed)
+
+    def no_cells_message(self) -> str:
+        """"no GRU cell found", and what the file holds instead when grutool can tell."""
+        from .other_recurrent import no_gru_sentence
+
+        instead = no_gru_sentence(self.other_recurrent())
+        return "no GRU cell found" + (f": {instead}" if instead else "")
+
     def require_cells(self) -> None:
         if not self.cells:
-            raise NoCellsError("no GRU cell found", self.path)
+            raise NoCellsError(self.no_cells_message(), self.path)
 
     def close(self) -> None:
         self.source.close()
@@ -132,9 +164,8 @@ def split_arrays(checkpoint: Checkpoint) -> dict[str, np.ndarray]:
 
 
 def split(path: str | Path, out: str | Path, force: bool = False, reader: str = "auto",
-          progress: Callable[[list[GruCell]], Iterable[GruCell]] | None = None,
-          layout: str | None = None, rename: "Iterable[str] | str | None" = None,
-          slot: str | None = None) -> Checkpoint:
+          progress: "Progress | None" = None, layout: str | None = None,
+          rename: "Iterable[str] | str | None" = None, slot: str | None = None) -> Checkpoint:
     """Write every cell's canonical arrays of `path` to `out` (.npz, .h5 or .safetensors).
     `progress`, if given, wraps the loop that reads the cells (e.g. to show a progress bar).
     `rename` and `slot` as for `open_checkpoint`; the metadata records them."""
@@ -145,31 +176,60 @@ def split(path: str | Path, out: str | Path, force: bool = False, reader: str = 
     with open_checkpoint(path, reader=reader, layout=layout, rename=rename, slot=slot) as checkpoint:
         checkpoint.require_cells()
         check_output(out, force, checkpoint.source.files)
-        if progress is not None:
-            for cell in progress(checkpoint.cells):
-                checkpoint.canonical(cell)  # cached: the write below reads nothing again
+        from .progress import steps
+
+        for cell in steps(progress, checkpoint.cells, "reading"):
+            checkpoint.canonical(cell)  # cached: the write below reads nothing again
         write_arrays(out, split_arrays(checkpoint), split_metadata(checkpoint))
         return checkpoint
 
 
-def inspect_report(checkpoint: Checkpoint, with_stats: bool = True) -> dict[str, Any]:
-    """Everything `grutool inspect --json` prints (the contract's fields, and more)."""
+def inspect_report(checkpoint: Checkpoint, with_stats: bool = True, cell: str | None = None,
+                   progress: "Progress | None" = None) -> dict[str, Any]:
+    """Everything `grutool inspect --json` prints (the contract's fields, and more).
+
+    Per cell, `gates` holds each canonical array's shape (and its statistics `with_stats`;
+    without them no weight is read) and `absent` the arrays the cell does not have (zero).
+    Per tensor, `cells` names the cells that read it. `cell` keeps one cell (and its
+    module). `progress` wraps the loop that reads the cells. `ok` is false, with `error`,
+    when the file holds no GRU cell (then `other_recurrent` says what it holds instead).
+    """
+    from .progress import steps
     from .stats import cell_problems, gate_stats
 
+    chosen = checkpoint.cells
+    if cell is not None:
+        chosen = [c for c in chosen if c.name == cell]
+        if not chosen:
+            raise UsageError(f"no cell named {cell!r}; the file has: "
+                             f"{', '.join(c.name for c in checkpoint.cells) or 'no GRU cell'}",
+                             checkpoint.path)
     cells = []
-    for cell in checkpoint.cells:
-        entry = cell.to_json()
+    for found in steps(progress, chosen, "reading") if with_stats else chosen:
+        entry = found.to_json()
         if with_stats:
-            weights = checkpoint.canonical(cell)
+            weights = checkpoint.canonical(found)
             entry["gates"] = gate_stats(weights)
-            entry["problems"] = cell_problems(cell, weights)
+            entry["problems"] = cell_problems(found, weights)
+        else:
+            entry["gates"] = {name: {"shape": list(shape)}
+                              for name, shape in checkpoint.canonical_shapes(found).items()}
+        entry["absent"] = [name for name in CANONICAL_NAMES if name not in entry["gates"]]
         cells.append(entry)
+    readers: dict[str, list[str]] = {}
+    for found in checkpoint.cells:
+        for tensor in found.source_tensors:
+            readers.setdefault(tensor, []).append(found.name)
+    modules = [module.to_json() for module in checkpoint.modules
+               if cell is None or chosen[0] in module.cells]
     report = {
         "path": str(checkpoint.path),
+        "ok": bool(checkpoint.cells),
         "format": checkpoint.format,
         "size_bytes": checkpoint.source.size_bytes(),
-        "tensors": [info.to_json() for info in checkpoint.source.tensors()],
-        "modules": [module.to_json() for module in checkpoint.modules],
+        "tensors": [{**info.to_json(), "cells": readers.get(info.name, [])}
+                    for info in checkpoint.source.tensors()],
+        "modules": modules,
         "cells": cells,
         "warnings": list(checkpoint.warnings),
     }
@@ -177,6 +237,15 @@ def inspect_report(checkpoint: Checkpoint, with_stats: bool = True) -> dict[str,
         from .discovery import annotate_report
 
         annotate_report(checkpoint, report)
+    if cell is not None:
+        report["cells_in_file"] = len(checkpoint.cells)
+        report["modules_in_file"] = len(checkpoint.modules)
+    if not checkpoint.cells:
+        hints = report.get("hints") or []
+        shapes = (f" ({len(hints)} group{'s' * (len(hints) != 1)} of tensors with a GRU's "
+                  "shapes: inspect shows the --rename options that read them)") if hints else ""
+        report["error"] = f"{checkpoint.path}: {checkpoint.no_cells_message()}{shapes}"
+        report["other_recurrent"] = [layer.to_json() for layer in checkpoint.other_recurrent()]
     return report
 
 
@@ -213,4 +282,6 @@ def verify_files(a: str | Path, b: str | Path, tolerance: float = 1e-5,
 
 if TYPE_CHECKING:
     from .convert import Conversion
+    from .other_recurrent import OtherRecurrentLayer
+    from .progress import Progress
     from .verify import Verification

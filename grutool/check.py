@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .cells import CANONICAL_NAMES, modules_difference
+from .progress import steps
 from .stats import gate_stats, looks_untrained
 
 if TYPE_CHECKING:
     from .api import Checkpoint
+    from .progress import Progress
 
 # Cells named in a detail line before it is cut short: the line is read in a CI log.
 MAX_NAMED = 3
@@ -36,6 +38,8 @@ class Check:
 class CheckReport:
     path: str
     checks: list[Check] = field(default_factory=list)
+    # What recognition noticed about the file (an assumed layout, a half cell, …).
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -45,8 +49,23 @@ class CheckReport:
     def failed(self) -> list[Check]:
         return [check for check in self.checks if not check.ok]
 
+    def failure(self) -> str | None:
+        """The one-line message of a failed report ("<path>: 2 of 4 checks failed: units,
+        trained"), None when every check passed."""
+        failed = self.failed
+        if not failed:
+            return None
+        if any(check.name == "found" for check in failed):
+            return f"{self.path}: {failed[0].detail}"
+        return (f"{self.path}: {len(failed)} of {len(self.checks)} checks failed: "
+                + ", ".join(check.name for check in failed))
+
     def to_json(self) -> dict[str, Any]:
-        return {"path": self.path, "ok": self.ok, "checks": [c.to_json() for c in self.checks]}
+        data = {"path": self.path, "ok": self.ok, "checks": [c.to_json() for c in self.checks],
+                "warnings": list(self.warnings)}
+        if not self.ok:
+            data["error"] = self.failure()
+        return data
 
 
 def _some(names: list[str]) -> str:
@@ -55,21 +74,33 @@ def _some(names: list[str]) -> str:
 
 
 def check_checkpoint(checkpoint: "Checkpoint", *, cells: int | None = None,
-                     units: int | None = None, layout: str | None = None,
+                     units: int | None = None, expect_layout: str | None = None,
                      allow_nan: bool = False, trained: bool = False,
-                     match: "Checkpoint | None" = None) -> CheckReport:
+                     match: "Checkpoint | None" = None,
+                     progress: "Progress | None" = None,
+                     layout: str | None = None) -> CheckReport:
     """Run the conditions asked for on `checkpoint`; options left at None are not checked.
 
-    NaN/Inf values are checked unless `allow_nan`; `trained` fails on TF's untouched
-    initial gate biases; `match` compares the cell structure with another checkpoint of
-    any format (cells paired in file order: module, layer, direction).
+    `expect_layout` fails unless every cell has that layout; NaN/Inf values are checked
+    unless `allow_nan`; `trained` fails on TF's untouched initial gate biases; `match`
+    compares the structure with another checkpoint of any format (the rule `verify` uses).
+    `progress` wraps the loops that read the cells (see grutool.progress). `layout` is
+    grutool 0.1's name for `expect_layout`.
     """
-    report = CheckReport(str(checkpoint.path))
+    expect_layout = expect_layout if expect_layout is not None else layout
+    report = CheckReport(str(checkpoint.path), warnings=list(checkpoint.warnings))
     found = checkpoint.cells
     if not found:
-        report.checks.append(Check("found", False, "no GRU cell found"))
+        report.checks.append(Check("found", False, checkpoint.no_cells_message()))
         return report
-    report.checks.append(Check("found", True, f"{len(found)} GRU cell{'s' * (len(found) != 1)}"))
+    report.checks.append(Check("found", True, _count(len(found), "GRU cell")))
+    # The weights are read once, under the caller's progress, and cached for the checks.
+    comparable = match is not None and not modules_difference(checkpoint.modules, match.modules)
+    for needed, source in ((not allow_nan or trained or comparable, checkpoint),
+                           (comparable, match)):
+        if needed and source is not None:
+            for cell in steps(progress, source.cells, "reading"):
+                source.canonical(cell)
 
     if cells is not None:
         report.checks.append(Check("cells", len(found) == cells,
@@ -78,10 +109,10 @@ def check_checkpoint(checkpoint: "Checkpoint", *, cells: int | None = None,
         wrong = [f"{c.name} has {c.hidden_size}" for c in found if c.hidden_size != units]
         report.checks.append(Check("units", not wrong, f"expected {units} in every cell"
                                    + (f", {_some(wrong)}" if wrong else "")))
-    if layout is not None:
-        wrong = [f"{c.name} is {c.layout}" for c in found if c.layout != layout]
-        report.checks.append(Check("layout", not wrong, f"expected {layout} for every cell"
-                                   + (f", {_some(wrong)}" if wrong else "")))
+    if expect_layout is not None:
+        wrong = [f"{c.name} is {c.layout}" for c in found if c.layout != expect_layout]
+        report.checks.append(Check("layout", not wrong, f"expected {expect_layout} for every "
+                                   "cell" + (f", {_some(wrong)}" if wrong else "")))
     if not allow_nan:
         report.checks.append(_finite_check(checkpoint))
     if trained:
@@ -122,4 +153,9 @@ def _match_check(checkpoint: "Checkpoint", other: "Checkpoint") -> Check:
                                        f"{b.name}/{name} {list(shape_b)}")
     if differences:
         return Check("match", False, _some(differences))
-    return Check("match", True, f"same structure, {len(ours)} cells and shapes as {other.path}")
+    return Check("match", True, f"same structure, {_count(len(ours), 'cell')} and shapes as "
+                                f"{other.path}")
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'s' if number != 1 else ''}"

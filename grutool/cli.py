@@ -13,40 +13,150 @@ import threading
 import traceback
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
 from . import __version__
 from .errors import GrutoolError
 
+if TYPE_CHECKING:
+    from .batch import Outcome
+    from .progress import Progress
+
 READER_CHOICE = click.Choice(["auto", "builtin", "tensorflow"])
 PATH = click.Path(path_type=Path)  # existence is checked by grutool, with its own message
+# Help fills the terminal up to this width: wide enough for the examples, narrow enough to read.
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+DEBUG_KEY = "grutool.debug"
 
 
-class GrutoolGroup(click.Group):
-    """Turns every GrutoolError into one line on stderr and its exit code."""
+def _wants_json(args: list[str]) -> bool:
+    """Whether a command line asks for JSON (read before Click has parsed it, so that even
+    a usage error can answer in JSON)."""
+    for index, arg in enumerate(args):
+        if arg == "--":
+            break
+        if arg == "--json" or arg == "--format=json" or (
+                arg == "--format" and args[index + 1:index + 2] == ["json"]):
+            return True
+    return False
+
+
+class OneLineUsageError(click.UsageError):
+    """A usage error shown as every other error is: one line, `grutool: …`, exit 2 (and
+    with --json one JSON object on stdout too)."""
+
+    def __init__(self, message: str, ctx: click.Context | None, json_wanted: bool):
+        super().__init__(message, ctx)
+        self.json_wanted = json_wanted
+
+    def show(self, file: Any = None) -> None:
+        if self.json_wanted:
+            emit_json({"ok": False, "error": self.message})
+        click.echo(f"grutool: {self.message}", err=True)
+
+
+def _one_line_usage(exc: click.UsageError, json_wanted: bool) -> OneLineUsageError:
+    ctx = exc.ctx
+    command_path = ctx.command_path if ctx is not None else "grutool"
+    message = " ".join(exc.format_message().split()).rstrip(".")
+    subcommand = command_path.partition(" ")[2]
+    line = f"{subcommand}: {message}" if subcommand else message
+    return OneLineUsageError(f"{line} (see '{command_path} --help')", ctx, json_wanted)
+
+
+def _debug(ctx: click.Context) -> bool:
+    return bool(ctx.meta.get(DEBUG_KEY) or ctx.find_root().params.get("debug"))
+
+
+def _remember_debug(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.meta[DEBUG_KEY] = True
+
+
+def _json_requested(ctx: click.Context) -> bool:
+    return bool(ctx.params.get("as_json")) or ctx.params.get("output_format") == "json"
+
+
+def _fail(ctx: click.Context, message: str, code: int, debug: bool,
+          path: str | None = None) -> None:
+    """The end of every failed command: the traceback on --debug, the JSON object on
+    --json, the one line on stderr, the exit code."""
+    if debug:
+        traceback.print_exc()
+    if _json_requested(ctx):
+        emit_json({"ok": False, "error": message, **({"path": path} if path else {})})
+    click.echo(f"grutool: {message}", err=True)
+    ctx.exit(code)
+
+
+class GrutoolCommand(click.Command):
+    """Every subcommand: takes --debug after its name too; a usage error is one line; an
+    error is one line on stderr with its exit code and, with --json, one JSON object
+    `{"ok": false, "error": …}` on stdout."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.params.append(click.Option(
+            ["--debug"], is_flag=True, expose_value=False, callback=_remember_debug,
+            help="Show the full traceback of an error, and TensorFlow's own log."))
+
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+        json_wanted = _wants_json(args)
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except OneLineUsageError:
+            raise
+        except click.UsageError as exc:
+            raise _one_line_usage(exc, json_wanted) from exc
 
     def invoke(self, ctx: click.Context) -> Any:
+        from .frameworks import native_logs_shown
+
+        debug = _debug(ctx)
         try:
-            return super().invoke(ctx)
+            with native_logs_shown(debug):
+                return super().invoke(ctx)
         except GrutoolError as exc:
-            if ctx.params.get("debug"):
-                traceback.print_exc()
-            click.echo(f"grutool: {exc.one_line()}", err=True)
-            ctx.exit(exc.exit_code)
+            _fail(ctx, exc.one_line(), exc.exit_code, debug, exc.path)
+        except OneLineUsageError:
+            raise
+        except click.UsageError as exc:  # options that contradict each other, found late
+            raise _one_line_usage(exc, _json_requested(ctx)) from exc
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except KeyboardInterrupt:
-            click.echo("grutool: interrupted", err=True)
-            ctx.exit(130)
+            _fail(ctx, "interrupted", 130, False)
         except Exception as exc:  # a bug in grutool: still one line, traceback on --debug
-            if ctx.params.get("debug"):
-                traceback.print_exc()
             message = str(exc).split("\n")[0][:300]
-            click.echo(f"grutool: internal error: {type(exc).__name__}: {message} "
-                       "(run with --debug for the traceback, and please report it)", err=True)
-            ctx.exit(2)
+            _fail(ctx, f"internal error: {type(exc).__name__}: {message} "
+                       "(run with --debug for the traceback, and please report it)", 2, debug)
+
+
+class GrutoolGroup(click.Group):
+    """Usage errors of the group itself (an unknown command or option) in one line too."""
+
+    command_class = GrutoolCommand
+
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+        json_wanted = _wants_json(args)
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except (OneLineUsageError, click.exceptions.NoArgsIsHelpError):
+            raise
+        except click.UsageError as exc:
+            raise _one_line_usage(exc, json_wanted) from exc
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        try:
+            return super().resolve_command(ctx, args)
+        except OneLineUsageError:
+            raise
+        except click.UsageError as exc:
+            raise _one_line_usage(exc, _wants_json(args)) from exc
 
 
 def _known_layouts(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
@@ -79,6 +189,16 @@ def reading_options(command: Callable[..., Any]) -> Callable[..., Any]:
                              "TensorFlow.")(command)
 
 
+def several_paths(command: Callable[..., Any]) -> Callable[..., Any]:
+    """PATH... and --every-checkpoint, for the commands that take several inputs."""
+    command = click.option(
+        "--every-checkpoint", is_flag=True,
+        help="A directory PATH stands for every checkpoint in it (each model.ckpt-N of a "
+             "training run, each model file), in step order; results are listed per file.")(command)
+    return click.argument("paths", metavar="PATH...", nargs=-1, required=True,
+                          type=PATH)(command)
+
+
 def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, allow_nan=False))
 
@@ -88,15 +208,41 @@ def progress_wanted(*silencers: bool) -> bool:
     return sys.stderr.isatty() and not any(silencers)
 
 
-def cell_progress(description: str, enabled: bool) -> Callable[[list[Any]], Iterable[Any]]:
+def progress_hook(enabled: bool, label: str = "") -> "Progress | None":
+    """The library's `progress=` hook that draws a transient bar on stderr, or None."""
+    if not enabled:
+        return None
     from .render import track_cells
 
-    return lambda cells: track_cells(cells, description, enabled)
+    return lambda items, description: track_cells(items, f"{description} {label}".rstrip(), True)
 
 
-@click.group(cls=GrutoolGroup, context_settings={"help_option_names": ["-h", "--help"]})
+def _inputs(paths: tuple[Path, ...], every_checkpoint: bool) -> tuple[list[Path], bool]:
+    """The files to read and whether the output lists results per file (several PATHs,
+    or --every-checkpoint, whose output keeps one shape however many files it finds)."""
+    if not every_checkpoint:
+        return list(paths), len(paths) > 1
+    from .readers import expand_directories
+
+    return expand_directories(list(paths)), True
+
+
+def _traced(work: Callable[[Path], Any], debug: bool) -> Callable[[Path], Any]:
+    """`work`, printing the traceback of an error on --debug before the batch records it."""
+    def run(path: Path) -> Any:
+        try:
+            return work(path)
+        except GrutoolError:
+            if debug:
+                traceback.print_exc()
+            raise
+    return run
+
+
+@click.group(cls=GrutoolGroup, context_settings=CONTEXT_SETTINGS)
 @click.version_option(__version__, prog_name="grutool")
-@click.option("--debug", is_flag=True, help="Show the full traceback of an error.")
+@click.option("--debug", is_flag=True,
+              help="Show the full traceback of an error, and TensorFlow's own log.")
 def cli(debug: bool) -> None:
     """Find the GRU cells in a checkpoint, name every per-gate matrix, and split or
     re-lay them out for another framework, with a numerical proof.
@@ -106,12 +252,14 @@ def cli(debug: bool) -> None:
       grutool inspect model.ckpt              tables of every cell and gate
       grutool inspect model.ckpt --json       the same for scripts
       grutool split model.ckpt --out w.npz    W_ir ... b_hn per cell
-      grutool check model.ckpt --units 256    pass/fail for CI (exit 0 or 1)
+      grutool check run/ --every-checkpoint   pass/fail for CI (exit 0 or 1)
       grutool diff step-1000 step-2000        how much each gate changed
 
     Exit codes: 0 ok, 1 the command found a problem or nothing to do (e.g. no GRU cell),
     2 error (bad usage, unreadable input, unwritable output).
     """
+    if debug:
+        click.get_current_context().meta[DEBUG_KEY] = True
     _exit_on_sigterm()
 
 
@@ -129,49 +277,84 @@ def _exit_on_sigterm() -> None:
     click.get_current_context().call_on_close(lambda: signal.signal(signal.SIGTERM, previous))
 
 
-@cli.command()
-@click.argument("path", type=PATH)
-@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+def _cell_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    # Completion must never fail loudly: a path not typed yet or unreadable offers nothing.
+    from .api import open_checkpoint
+
+    # While an option still waits for its value, Click leaves the positional PATH in ctx.args.
+    path = (ctx.params.get("path") or next(iter(ctx.params.get("paths") or ()), None)
+            or (ctx.args[0] if ctx.args else None))
+    if path is None:
+        return []
+    try:
+        with open_checkpoint(path) as checkpoint:
+            return [cell.name for cell in checkpoint.cells if cell.name.startswith(incomplete)]
+    except Exception:
+        return []
+
+
+@cli.command(short_help="Show the GRU cells of checkpoints and their per-gate statistics.")
+@several_paths
+@click.option("--json", "as_json", is_flag=True,
+              help='One JSON object on stdout (several files: {"ok", "results": [...]}).')
 @reading_options
 @click.option("--no-stats", is_flag=True, help="Only names and shapes: read no weights.")
-def inspect(path: Path, as_json: bool, reader: str, assume_layout: str | None,
-            no_stats: bool, rename: tuple[str, ...] = (), slot: str | None = None) -> None:
-    """Show the GRU cells in PATH and the statistics of their twelve per-gate arrays.
+@click.option("--all", "all_tensors", is_flag=True,
+              help="List every tensor of the file, marking the cells that read it.")
+@click.option("--cell", metavar="NAME", shell_complete=_cell_names,
+              help="Show only this cell (its name as inspect shows it).")
+def inspect(paths: tuple[Path, ...], every_checkpoint: bool, as_json: bool, reader: str,
+            assume_layout: str | None, no_stats: bool, all_tensors: bool,
+            cell: str | None, rename: tuple[str, ...] = (), slot: str | None = None) -> None:
+    """Show the GRU cells in each PATH and the statistics of their twelve per-gate arrays.
 
     PATH is a file, a TF checkpoint prefix, or a directory (a TF checkpoint directory,
-    a SavedModel).
+    a SavedModel, a directory holding one model file). With several PATHs (or
+    --every-checkpoint) each file is shown in turn; --json then prints
+    {"ok", "results": [one object per file]}.
 
     \b
     Examples:
       grutool inspect model.ckpt
       grutool inspect train_dir/ --json | jq '.cells[].name'
       grutool inspect model.ckpt-1000.index --no-stats
+      grutool inspect model.ckpt --all --cell rnn/gru_cell
+      grutool inspect run/ --every-checkpoint --no-stats
 
-    Exits 1 when the file holds no GRU cell.
+    Exits 1 when a file holds no GRU cell (saying what recurrent layer it holds instead,
+    if any), 2 when one cannot be read: the worst of the files.
     """
     from .api import inspect_report, open_checkpoint
+    from .batch import combined_report, run_each, worst_exit_code
 
-    with open_checkpoint(path, reader=reader, layout=assume_layout, rename=rename,
-                         slot=slot) as checkpoint:
-        if not no_stats and progress_wanted(as_json):
-            for cell in cell_progress("reading", True)(checkpoint.cells):
-                checkpoint.canonical(cell)  # cached for the report below
-        report = inspect_report(checkpoint, with_stats=not no_stats)
+    files, several = _inputs(paths, every_checkpoint)
+    show_progress = progress_wanted(as_json) and not no_stats
+
+    def work(path: Path) -> tuple[dict[str, Any], int]:
+        label = path.name if several else ""
+        with open_checkpoint(path, reader=reader, layout=assume_layout, rename=rename,
+                             slot=slot) as checkpoint:
+            report = inspect_report(checkpoint, with_stats=not no_stats, cell=cell,
+                                    progress=progress_hook(show_progress, label))
+        return report, 0 if report["ok"] else 1
+
+    outcomes = []
+    for outcome in run_each(files, _traced(work, _debug(click.get_current_context()))):
+        if not as_json and "format" in outcome.report:  # read, with or without cells
+            from .render import console, render_inspect
+
+            if outcomes:
+                click.echo()
+            render_inspect(outcome.report, console(), all_tensors=all_tensors)
+        if outcome.error:
+            click.echo(f"grutool: {outcome.error}", err=True)
+        outcomes.append(outcome)
     if as_json:
-        emit_json(report)
-    else:
-        from .render import console, render_inspect
-
-        render_inspect(report, console())
-    if not report["cells"]:
-        hints = report.get("hints") or []
-        more = (f" ({len(hints)} group{'s' * (len(hints) != 1)} of tensors with a GRU's shapes: "
-                "see the --rename lines above)") if hints and not as_json else ""
-        click.echo(f"grutool: {report['path']}: no GRU cell found{more}", err=True)
-        sys.exit(1)
+        emit_json(combined_report(outcomes) if several else outcomes[0].report)
+    sys.exit(worst_exit_code(outcomes))
 
 
-@cli.command()
+@cli.command(short_help="Write every cell's per-gate arrays, W_ir to b_hn, to a file.")
 @click.argument("path", type=PATH)
 @click.option("--out", "-o", type=PATH, required=True,
               help="Output file: .npz, .h5 or .safetensors (chosen by the extension).")
@@ -198,8 +381,9 @@ def split(path: Path, out: Path, force: bool, as_json: bool, reader: str,
     from .api import split as split_file
 
     checkpoint = split_file(path, out, force=force, reader=reader, layout=assume_layout,
-                            rename=rename, slot=slot, progress=cell_progress("reading", progress_wanted(as_json, quiet)))
-    result = {"path": str(checkpoint.path), "out": str(out),
+                            rename=rename, slot=slot,
+                            progress=progress_hook(progress_wanted(as_json, quiet)))
+    result = {"path": str(checkpoint.path), "ok": True, "out": str(out),
               "cells": [cell.name for cell in checkpoint.cells],
               "arrays": sum(len(checkpoint.canonical(cell)) for cell in checkpoint.cells)}
     if as_json:
@@ -213,7 +397,7 @@ def split(path: Path, out: Path, force: bool, as_json: bool, reader: str,
 TARGET_CHOICE = click.Choice(["pytorch", "keras", "onnx", "tf"])
 
 
-@cli.command()
+@cli.command(short_help="Re-lay the cells out for another framework, with a numerical proof.")
 @click.argument("path", type=PATH)
 @click.option("--to", "to", type=TARGET_CHOICE, required=True, help="Target framework layout.")
 @click.option("--out", "-o", type=PATH, required=True,
@@ -247,35 +431,40 @@ def convert(path: Path, to: str, out: Path, module: str | None, allow_inexact: b
     """
     from .api import open_checkpoint
     from .convert import convert as convert_checkpoint, write_conversion
+    from .errors import VerificationError
 
     with open_checkpoint(path, reader=reader, layout=assume_layout, rename=rename,
                          slot=slot) as checkpoint:
-        if progress_wanted(as_json, quiet):
-            wanted = [cell for m in checkpoint.modules if module in (None, m.name) for cell in m.cells]
-            for cell in cell_progress("reading", True)(wanted):
-                checkpoint.canonical(cell)  # cached for the conversion below
         conversion = convert_checkpoint(checkpoint, to, module=module,
-                                        allow_inexact=allow_inexact, tolerance=tolerance)
-        write_conversion(conversion, out, force, checkpoint.source.files)
-    result = conversion.to_json()
-    result["out"] = str(out)
+                                        allow_inexact=allow_inexact, tolerance=tolerance,
+                                        progress=progress_hook(progress_wanted(as_json, quiet)))
+        try:
+            write_conversion(conversion, out, force, checkpoint.source.files)
+        except VerificationError as exc:
+            if as_json:  # the measurements say where it went wrong: keep them
+                emit_json({**conversion.to_json(), "ok": False, "error": exc.one_line()})
+                click.echo(f"grutool: {exc.one_line()}", err=True)
+                sys.exit(exc.exit_code)
+            raise
+    result = {"ok": True, **conversion.to_json(), "out": str(out)}
     if as_json:
         emit_json(result)
     elif not quiet:
         verification = conversion.verification
         error = verification.max_abs_error
-        click.echo(f"Wrote {len(conversion.arrays)} tensors for {to} to {out}")
+        click.echo(f"Wrote {_count(len(conversion.arrays), 'tensor')} for {to} to {out}")
         verdict = (f"within the tolerance {tolerance:g}" if verification.ok else
                    f"OUTSIDE the tolerance {tolerance:g} (allowed by --allow-inexact)")
         click.echo(f"Checked {_count(len(verification.modules), 'whole module')} "
                    f"({_count(len(verification.comparisons), 'cell')}): max abs output "
                    f"difference {error:.3g}, {verdict}")
         if conversion.inexact_cells:
-            click.echo(f"grutool: warning: inexact conversion of {len(conversion.inexact_cells)} "
-                       f"cells (reset placement changed): max abs error {error:.3g}", err=True)
+            click.echo(f"grutool: warning: inexact conversion of "
+                       f"{_count(len(conversion.inexact_cells), 'cell')} "
+                       f"(reset placement changed): max abs error {error:.3g}", err=True)
 
 
-@cli.command()
+@cli.command(short_help="Do the GRU modules of two files compute the same functions?")
 @click.argument("a", type=PATH)
 @click.argument("b", type=PATH)
 @click.option("--tolerance", type=float, default=1e-5, show_default=True,
@@ -306,18 +495,20 @@ def verify(a: Path, b: Path, tolerance: float, as_json: bool, reader: str,
             open_checkpoint(b, reader=reader, layout=assume_layout, rename=rename, slot=slot) as second:
         first.require_cells()
         second.require_cells()
-        result = verify_checkpoints(first, second, tolerance)
+        result = verify_checkpoints(first, second, tolerance,
+                                    progress=progress_hook(progress_wanted(as_json, quiet)))
         module_cells = {m.name: {cell.name for cell in m.cells} for m in first.modules}.get
+    failure = None if result.ok else f"{a} vs {b}: {result.failure()}"
     if as_json:
-        emit_json(result.to_json())
+        emit_json({**result.to_json(), **({"error": failure} if failure else {})})
     elif not (quiet and result.ok):
         for module in result.modules:
             _echo_comparison(module, tolerance, "module ")
             for c in result.comparisons:
                 if c.a in module_cells(module.a, set()):
                     _echo_comparison(c, tolerance, "  ")
-    if not result.ok:
-        click.echo(f"grutool: {a} vs {b}: {result.failure()}", err=True)
+    if failure:
+        click.echo(f"grutool: {failure}", err=True)
         sys.exit(1)
     if not as_json and not quiet:
         click.echo(f"Same functions: max abs difference {result.max_abs_error:.3g} over "
@@ -335,79 +526,130 @@ def _echo_comparison(c, tolerance: float, label: str) -> None:
                + (f"  ({c.problem})" if c.problem else ""))
 
 
-def _cell_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
-    # Completion must never fail loudly: a path not typed yet or unreadable offers nothing.
-    from .api import open_checkpoint
-
-    # While an option still waits for its value, Click leaves the positional PATH in ctx.args.
-    path = ctx.params.get("path") or (ctx.args[0] if ctx.args else None)
-    if path is None:
-        return []
-    try:
-        with open_checkpoint(path) as checkpoint:
-            return [cell.name for cell in checkpoint.cells if cell.name.startswith(incomplete)]
-    except Exception:
-        return []
+CHECK_FORMATS = click.Choice(["text", "json", "github", "junit"])
 
 
-@cli.command()
-@click.argument("path", type=PATH)
+@cli.command(short_help="Pass or fail on conditions about the GRU cells, for CI.")
+@several_paths
 @click.option("--cells", "cell_count", type=click.IntRange(min=0), metavar="N",
               help="Fail unless the file holds exactly N GRU cells.")
 @click.option("--units", type=click.IntRange(min=1), metavar="H",
               help="Fail unless every cell has H units (hidden size).")
-@click.option("--layout", metavar="NAME", shell_complete=_known_layouts,
+@click.option("--expect-layout", metavar="NAME", shell_complete=_known_layouts,
               help="Fail unless every cell has this layout (e.g. tf-gru-cell, pytorch-gru).")
 @click.option("--no-nan/--allow-nan", "no_nan", default=True, show_default=True,
               help="Fail on NaN or Inf anywhere in a cell's arrays.")
 @click.option("--trained", is_flag=True,
               help="Fail on a TF GRUCell whose gates bias is still TF's initial 1.0.")
 @click.option("--match", "other", type=PATH, metavar="OTHER",
-              help="Fail unless OTHER (any format) has the same cells in the same order "
-                   "(sizes, layer, direction, reset placement) and array shapes.")
+              help="Fail unless OTHER (any format) has the same structure (modules, layers, "
+                   "directions, merge, sizes, reset placement, activations) and array shapes.")
+@click.option("--format", "output_format", type=CHECK_FORMATS, default="text", show_default=True,
+              help="text for people; json; github (workflow annotations); junit (XML report).")
 @click.option("--json", "as_json", is_flag=True,
-              help='One JSON object: {"path", "ok", "checks": [{"name", "ok", "detail"}]}.')
-@click.option("--quiet", "-q", is_flag=True, help="Print nothing when every check passes.")
-@click.option("--reader", type=READER_CHOICE, default="auto", show_default=True,
-              help="How to read TF checkpoints.")
-@naming_options
-def check(path: Path, cell_count: int | None, units: int | None, layout: str | None,
-          no_nan: bool, trained: bool, other: Path | None, as_json: bool, quiet: bool,
-          reader: str, rename: tuple[str, ...] = (), slot: str | None = None) -> None:
-    """Pass (exit 0) or fail (exit 1) on conditions about the GRU cells of PATH, for CI.
+              help='Same as --format json: {"path", "ok", "checks": [{"name", "ok", "detail"}]}.')
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing for files that pass.")
+@reading_options
+def check(paths: tuple[Path, ...], every_checkpoint: bool, cell_count: int | None,
+          units: int | None, expect_layout: str | None, no_nan: bool, trained: bool,
+          other: Path | None, output_format: str, as_json: bool, quiet: bool, reader: str,
+          assume_layout: str | None, rename: tuple[str, ...] = (),
+          slot: str | None = None) -> None:
+    """Pass (exit 0) or fail (exit 1) on conditions about the GRU cells of each PATH, for CI.
 
     Without options it checks that PATH holds a GRU cell and that no cell has NaN or
-    Inf values. Prints one line per failed condition ("FAIL units: ...") and a summary;
-    a file without any GRU cell fails with one line. An unreadable file exits 2.
+    Inf values. Prints one line per failed condition ("FAIL units: ...") and a summary
+    per file. A file that cannot be read exits 2; over several files the exit code is the
+    worst of theirs. --layout is how to read the file, like everywhere; the layout the
+    cells must have is --expect-layout.
 
     \b
     Examples:
       grutool check model.ckpt --cells 2 --units 256 --trained
-      grutool check model.ckpt --layout tf-gru-cell --allow-nan
+      grutool check model.ckpt --expect-layout tf-gru-cell --allow-nan
       grutool check model.ckpt --match exported.safetensors --json
+      grutool check run/ --every-checkpoint --format github
+      grutool check ckpt-*.index --format junit > grutool-check.xml
     """
     from .api import open_checkpoint
+    from .batch import Outcome, run_each, summary, worst_exit_code
     from .check import check_checkpoint
 
-    with ExitStack() as stack:
-        checkpoint = stack.enter_context(open_checkpoint(path, reader=reader, rename=rename,
-                                                         slot=slot))
-        reference = (stack.enter_context(open_checkpoint(other, reader=reader))
-                     if other is not None else None)
-        report = check_checkpoint(checkpoint, cells=cell_count, units=units, layout=layout,
-                                  allow_nan=not no_nan, trained=trained, match=reference)
     if as_json:
-        emit_json(report.to_json())
-    else:
-        from .render import check_lines
+        if output_format not in ("text", "json"):
+            raise click.UsageError(f"--json and --format {output_format} ask for two "
+                                   "different outputs; choose one")
+        output_format = "json"
+    ctx = click.get_current_context()
+    debug = _debug(ctx)
+    files, several = _inputs(paths, every_checkpoint)
+    show_progress = progress_wanted(output_format != "text", quiet)
 
-        for line in check_lines(report.to_json(), quiet=quiet):
+    with ExitStack() as stack:
+        reference = None
+        if other is not None:
+            try:
+                # OTHER is read as it says it is: --layout, --rename, --slot are PATH's.
+                reference = stack.enter_context(open_checkpoint(other, reader=reader))
+            except GrutoolError as exc:
+                if debug:
+                    traceback.print_exc()
+                message = f"--match {exc.one_line()}"
+                outcomes = [Outcome(str(other), exc.exit_code,
+                                    {"path": str(other), "ok": False, "error": message}, message)]
+                _check_output(outcomes, output_format, quiet, several=False)
+                click.echo(f"grutool: {message}", err=True)
+                sys.exit(exc.exit_code)
+
+        def work(path: Path) -> tuple[dict[str, Any], int]:
+            label = path.name if several else ""
+            with open_checkpoint(path, reader=reader, layout=assume_layout, rename=rename,
+                                 slot=slot) as checkpoint:
+                report = check_checkpoint(checkpoint, cells=cell_count, units=units,
+                                          expect_layout=expect_layout, allow_nan=not no_nan,
+                                          trained=trained, match=reference,
+                                          progress=progress_hook(show_progress, label))
+            return report.to_json(), 0 if report.ok else 1
+
+        outcomes = []
+        for outcome in run_each(files, _traced(work, debug)):
+            checked = "checks" in outcome.report  # else the file could not be read
+            if output_format == "text" and checked:
+                from .render import check_lines
+
+                for line in check_lines(outcome.report, quiet=quiet):
+                    click.echo(line)
+            # Text already says why a file failed its checks; every other failure gets its
+            # line on stderr.
+            if outcome.error and not (output_format == "text" and checked):
+                click.echo(f"grutool: {outcome.error}", err=True)
+            outcomes.append(outcome)
+    _check_output(outcomes, output_format, quiet, several)
+    worst = worst_exit_code(outcomes)
+    if output_format == "text" and several and not (quiet and worst == 0):
+        click.echo(("ok: " if worst == 0 else "FAILED: ") + summary(outcomes))
+    sys.exit(worst)
+
+
+def _check_output(outcomes: "list[Outcome]", output_format: str, quiet: bool,
+                  several: bool) -> None:
+    """What `check` prints once every file is done (text was printed as it went)."""
+    from .batch import combined_report
+
+    if output_format == "json":
+        emit_json(combined_report(outcomes) if several else outcomes[0].report)
+    elif output_format == "github":
+        from .reports import github_annotations
+
+        for line in github_annotations(outcomes, quiet=quiet):
             click.echo(line)
-    if not report.ok:
-        sys.exit(1)
+    elif output_format == "junit":
+        from .reports import junit_xml
+
+        click.echo(junit_xml(outcomes), nl=False)
 
 
-@cli.command()
+@cli.command(short_help="How much each gate changed between two checkpoints.")
 @click.argument("a", type=PATH)
 @click.argument("b", type=PATH)
 @click.option("--threshold", type=click.FloatRange(min=0), metavar="X",
@@ -423,11 +665,10 @@ def diff(a: Path, b: Path, threshold: float | None, as_json: bool, quiet: bool,
     Per cell and canonical array (W_ir ... b_hn): the relative change ||a-b||/||a||
     (0 when both are zero, inf when only A is), the max |a-b| and the cosine similarity
     (1 when both are zero). A bias absent on one side counts as zero. Cells are paired in
-    file order (module, layer, direction), so files of different formats compare: a
+    model order (module, layer, direction), so files of different formats compare: a
     checkpoint against its own split file shows zero.
 
-    Exits 0, or 1 when --threshold is exceeded or the files' cells differ in number,
-    sizes or reset placement.
+    Exits 0, or 1 when --threshold is exceeded or the files' modules differ in structure.
 
     \b
     Examples:
@@ -442,27 +683,30 @@ def diff(a: Path, b: Path, threshold: float | None, as_json: bool, quiet: bool,
             open_checkpoint(b, reader=reader, layout=assume_layout, rename=rename, slot=slot) as second:
         first.require_cells()
         second.require_cells()
-        report = diff_checkpoints(first, second, threshold)
+        report = diff_checkpoints(first, second, threshold,
+                                  progress=progress_hook(progress_wanted(as_json, quiet)))
     data = report.to_json()
+    failure = None
+    if report.problem is not None:
+        failure = f"{a} vs {b}: the cells differ: {report.problem}"
+    elif report.above_threshold():
+        above = report.above_threshold()
+        names = ", ".join(f"{cell.a}/{gate.gate}" for cell, gate in above[:3])
+        more = f" and {len(above) - 3} more" if len(above) > 3 else ""
+        failure = (f"{a} vs {b}: {_count(len(above), 'gate')} changed by more than "
+                   f"{threshold:g}: {names}{more}")
     if as_json:
-        emit_json(data)
+        emit_json({**data, **({"error": failure} if failure else {})})
     elif not quiet and report.problem is None:
         from .render import console, render_diff
 
         render_diff(data, console())
-    if report.problem is not None:
-        click.echo(f"grutool: {a} vs {b}: the cells differ: {report.problem}", err=True)
-        sys.exit(1)
-    above = report.above_threshold()
-    if above:
-        names = ", ".join(f"{cell.a}/{gate.gate}" for cell, gate in above[:3])
-        more = f" and {len(above) - 3} more" if len(above) > 3 else ""
-        click.echo(f"grutool: {a} vs {b}: {len(above)} gate{'s' * (len(above) != 1)} changed "
-                   f"by more than {threshold:g}: {names}{more}", err=True)
+    if failure:
+        click.echo(f"grutool: {failure}", err=True)
         sys.exit(1)
 
 
-@cli.command()
+@cli.command(short_help="Draw each cell's gates: heat maps and histograms.")
 @click.argument("path", type=PATH)
 @click.option("--out", "-o", type=PATH, required=True,
               help="Output image: .png, .svg, or .pdf (one page per cell).")
@@ -478,7 +722,7 @@ def plot(path: Path, out: Path, cell: str | None, force: bool, as_json: bool, qu
     """Draw each GRU cell's gates: heat maps of W_ir, W_iz, W_in, W_hr, W_hz, W_hn on one
     colour scale, and a histogram of each gate's (r, z, n) weights and biases.
 
-    One figure per cell, in file order. With .pdf, every cell is a page of OUT. With .png
+    One figure per cell, in model order. With .pdf, every cell is a page of OUT. With .png
     or .svg and several cells (no --cell), the first cell goes to OUT and cell k to
     OUT-k: gates.png, gates-2.png, gates-3.png ... Outputs are checked before drawing,
     written atomically and never replace an input; existing ones only with --force.
@@ -496,8 +740,9 @@ def plot(path: Path, out: Path, cell: str | None, force: bool, as_json: bool, qu
     with open_checkpoint(path, reader=reader, layout=assume_layout, rename=rename,
                          slot=slot) as checkpoint:
         pages = plot_checkpoint(checkpoint, out, cell=cell, force=force,
-                                progress=cell_progress("drawing", progress_wanted(as_json, quiet)))
-    result = {"path": str(checkpoint.path), "pages": [page.to_json() for page in pages]}
+                                progress=progress_hook(progress_wanted(as_json, quiet)))
+    result = {"path": str(checkpoint.path), "ok": True,
+              "pages": [page.to_json() for page in pages]}
     if as_json:
         emit_json(result)
     elif not quiet:
@@ -506,7 +751,7 @@ def plot(path: Path, out: Path, cell: str | None, force: bool, as_json: bool, qu
         render_plot(result, console())
 
 
-@cli.command()
+@cli.command(short_help="Each cell's equations and where every per-gate array lives.")
 @click.argument("path", type=PATH)
 @click.option("--cell", metavar="NAME", shell_complete=_cell_names,
               help="Only this cell (default: every cell, in model order).")
@@ -547,11 +792,50 @@ def explain(path: Path, cell: str | None, as_json: bool, code: str | None, reade
             return
         report = explain_checkpoint(checkpoint, cell)
     if as_json:
-        emit_json(report)
+        emit_json({**report, "ok": True})
     else:
         from .render import console, render_explain
 
         render_explain(report, console())
+
+
+@cli.command(short_help="grutool's version and the optional frameworks installed.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+def env(as_json: bool) -> None:
+    """Show grutool's version, Python, and which of grutool's dependencies and optional
+    frameworks are installed, with their versions (found without importing them).
+
+    \b
+    Examples:
+      grutool env
+      grutool env --json | jq '.packages[] | select(.installed) | .name'
+    """
+    import platform
+
+    from .frameworks import packages
+
+    found = packages()
+    data = {"ok": True, "grutool": __version__, "location": str(Path(__file__).parent),
+            "python": platform.python_version(),
+            "platform": f"{platform.system()} {platform.machine()}",
+            "packages": [package.to_json() for package in found]}
+    if as_json:
+        emit_json(data)
+        return
+    click.echo(f"grutool {__version__}  ({data['location']})")
+    click.echo(f"Python {data['python']}  {data['platform']}")
+    width = max(len(package.name) for package in found)
+    for heading, group in (("needed", [p for p in found if p.extra is None]),
+                           ("optional", [p for p in found if p.extra is not None])):
+        click.echo(f"{heading}:")
+        for package in group:
+            version = package.version or ("installed" if package.installed else "-")
+            if not package.installed:
+                version = "not installed"
+            line = f"  {package.name:<{width}}  {version:<14}"
+            if package.extra is not None:
+                line += f"  [{package.extra}] {package.used_for}"
+            click.echo(line.rstrip())
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ from .api import Checkpoint
 from .cells import GruCell, GruModule
 from .errors import InexactConversionError, UsageError
 from .families.canonical import METADATA_KEY
+from .progress import Progress, steps
 from .tensors import MemorySource
 from .verify import DEFAULT_TOLERANCE, Verification, verify_modules
 from .writers import check_output, output_format, write_arrays
@@ -88,9 +89,11 @@ def select_modules(checkpoint: Checkpoint, module: str | None, single: bool) -> 
 
 
 def convert(checkpoint: Checkpoint, to: str, module: str | None = None,
-            allow_inexact: bool = False, tolerance: float = DEFAULT_TOLERANCE) -> Conversion:
+            allow_inexact: bool = False, tolerance: float = DEFAULT_TOLERANCE,
+            progress: "Progress | None" = None) -> Conversion:
     """Convert the cells of `checkpoint` for framework `to`; raises InexactConversionError
-    where the target cannot compute the same function and `allow_inexact` is false."""
+    where the target cannot compute the same function and `allow_inexact` is false.
+    `progress` wraps reading the cells and the check (see grutool.progress)."""
     target = targets.target(to)
     checkpoint.require_cells()
     modules = select_modules(checkpoint, module, single=getattr(target, "ONE_MODULE", False))
@@ -109,7 +112,7 @@ def convert(checkpoint: Checkpoint, to: str, module: str | None = None,
             checkpoint.path,
             hint=f"exact targets for this file: {', '.join(exact_targets(first.reset_after))}; "
                  "--allow-inexact converts anyway and reports the error")
-    weights = {cell.name: checkpoint.canonical(cell) for cell in cells}
+    weights = {cell.name: checkpoint.canonical(cell) for cell in steps(progress, cells, "reading")}
     arrays = target.from_canonical(modules, weights)
     conversion = Conversion(to, checkpoint.path, modules, arrays, Verification(tolerance), inexact)
     # The proof reads the converted file back as a user would (its metadata included), finds
@@ -124,7 +127,7 @@ def convert(checkpoint: Checkpoint, to: str, module: str | None = None,
     conversion.verification = verify_modules(
         modules, lambda cell: weights[cell.name], recognised.modules,
         lambda cell: families.to_canonical(cell, source_back.read), tolerance,
-        allow_reset_difference=bool(inexact))
+        allow_reset_difference=bool(inexact), progress=progress)
     return conversion
 
 

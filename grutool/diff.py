@@ -21,9 +21,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .cells import CANONICAL_NAMES, CanonicalWeights, GruCell, modules_difference
+from .progress import steps
 
 if TYPE_CHECKING:
     from .api import Checkpoint
+    from .progress import Progress
 
 
 @dataclass
@@ -138,11 +140,12 @@ def diff_cell(cell_a: GruCell, weights_a: CanonicalWeights, cell_b: GruCell,
     return CellDiff(cell_a.name, cell_b.name, gates)
 
 
-def diff_checkpoints(a: "Checkpoint", b: "Checkpoint",
-                     threshold: float | None = None) -> DiffReport:
+def diff_checkpoints(a: "Checkpoint", b: "Checkpoint", threshold: float | None = None,
+                     progress: "Progress | None" = None) -> DiffReport:
     """Per cell and gate, the change from `a` to `b`. A structural difference (modules,
     layers, directions, merge, sizes, reset placement, activations; `cells.modules_difference`,
-    the rule `verify` uses) is reported in `problem` and nothing is compared."""
+    the rule `verify` uses) is reported in `problem` and nothing is compared. `progress`
+    wraps the loop over the pairs of cells (see grutool.progress)."""
     report = DiffReport(str(a.path), str(b.path), threshold=threshold)
     # Structure first, so that a mismatch is reported without reading any weights.
     report.problem = modules_difference(a.modules, b.modules)
@@ -150,5 +153,5 @@ def diff_checkpoints(a: "Checkpoint", b: "Checkpoint",
         return report
     pairs = list(zip(a.cells, b.cells, strict=True))
     report.cells = [diff_cell(cell_a, a.canonical(cell_a), cell_b, b.canonical(cell_b))
-                    for cell_a, cell_b in pairs]
+                    for cell_a, cell_b in steps(progress, pairs, "comparing")]
     return report

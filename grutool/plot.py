@@ -10,16 +10,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
 
 from .cells import CanonicalWeights, GruCell, model_order
 from .errors import MissingExtraError, OutputError, UsageError
+from .progress import steps
 from .writers import atomic_path, check_output, output_format
 
 if TYPE_CHECKING:
     from .api import Checkpoint
+    from .progress import Progress
 
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")
 GATES = (("r", "reset"), ("z", "update"), ("n", "candidate"))
@@ -113,8 +115,7 @@ def figure_panels(figure: Any) -> int:
 
 def plot_checkpoint(checkpoint: "Checkpoint", out: str | Path, cell: str | None = None,
                     force: bool = False,
-                    progress: Callable[[list[GruCell]], Iterable[GruCell]] | None = None,
-                    ) -> list[PlotPage]:
+                    progress: "Progress | None" = None) -> list[PlotPage]:
     """Draw each cell of `checkpoint` (or only `cell`) to `out` (.png, .svg or .pdf); see
     `output_paths` for where several cells go. Every output is checked before anything is
     drawn, written atomically, and never replaces an input."""
@@ -132,7 +133,7 @@ def plot_checkpoint(checkpoint: "Checkpoint", out: str | Path, cell: str | None 
         check_output(path, force, checkpoint.source.files)
     _matplotlib()
     # The caller's progress wraps the loop that does the work, so it advances per cell drawn.
-    chosen = progress(cells) if progress else cells
+    chosen = steps(progress, cells, "drawing")
     try:
         if suffix == ".pdf":
             return _write_pdf(checkpoint, chosen, out)

@@ -4,10 +4,10 @@ knows nothing about files or formats."""
 from __future__ import annotations
 
 import os
-import sys
 import threading
 from typing import Any, Iterator, Sequence, TypeVar
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -37,23 +37,40 @@ def _number(value: float | None) -> str:
     return f"{value:.4g}"
 
 
-def render_inspect(report: dict[str, Any], out: Console) -> None:
+def _plural(number: int, noun: str) -> str:
+    return f"{number} {noun}{'s' * (number != 1)}"
+
+
+def render_inspect(report: dict[str, Any], out: Console, all_tensors: bool = False) -> None:
+    """The file, its modules, and per cell a heading, a table of its canonical arrays
+    (statistics when the report has them, else names and shapes), what the cell is, the
+    tensors it was read from and which arrays it does not have. `all_tensors` lists every
+    tensor of the file, marking the cells that read it."""
     cells = report["cells"]
-    out.print(Text.assemble(("File    ", "bold"), report["path"]))
+    out.print(Text.assemble(("File    ", "bold"), report["path"]), crop=False)
     out.print(Text.assemble(("Format  ", "bold"), f"{report['format']}, "
-                            f"{human_size(report['size_bytes'])}, {len(report['tensors'])} tensors"))
-    out.print(Text.assemble(("Found   ", "bold"), f"{len(cells)} GRU cell{'s' * (len(cells) != 1)} "
-                            f"in {len(report['modules'])} module{'s' * (len(report['modules']) != 1)}"))
+                            f"{human_size(report['size_bytes'])}, "
+                            f"{_plural(len(report['tensors']), 'tensor')}"))
+    read = sum(1 for tensor in report["tensors"] if tensor.get("cells"))
+    total = report.get("cells_in_file", len(cells))
+    modules = report.get("modules_in_file", len(report["modules"]))
+    out.print(Text.assemble(("Found   ", "bold"), f"{_plural(total, 'GRU cell')} "
+                            f"in {_plural(modules, 'module')}"), crop=False)
+    if "cells_in_file" in report and cells:
+        out.print(Text.assemble(("Showing ", "bold"), cells[0]["name"]), crop=False)
+    for layer in report.get("other_recurrent", []):
+        out.print(Text.assemble(("Holds   ", "bold"), f"{layer['description']}, not a GRU"),
+                  crop=False)
+    if all_tensors or not report.get("ok", bool(cells)):
+        _render_tensor_list(report["tensors"], out, limit=None if all_tensors else 30,
+                            read=read)
     if not cells:
-        _render_tensor_list(report["tensors"], out)
         _render_hints(report.get("hints", []), out)
     if report["modules"]:
         out.print(_modules_table(report["modules"]))
     for cell in cells:
         out.print()
-        out.print(_cell_table(cell))
-        for problem in cell.get("problems", []):
-            out.print(Text(f"  ! {cell['name']}: {problem}", style="bold yellow"))
+        _render_cell(cell, out)
     for warning in report["warnings"]:
         out.print(Text(f"warning: {warning}", style="yellow"))
 
@@ -74,15 +91,40 @@ def _modules_table(modules: list[dict[str, Any]]) -> Table:
     return table
 
 
-def _tensor_list(cell_name: str, tensors: list[str]) -> str:
-    """`scope/{a, b}` when every tensor sits under the cell's own scope, else the full names."""
+def _tensor_list(cell_name: str, tensors: list[str]) -> list[str]:
+    """The words of a `from` line, each a whole name: `scope/{`, `a,`, `b}` when every
+    tensor sits under the cell's own scope (a word ending in `{` is glued to the next on
+    the same line), else the full names."""
     prefix = cell_name + "/"
     if len(tensors) > 1 and all(t.startswith(prefix) for t in tensors):
-        return prefix + "{" + ", ".join(t[len(prefix):] for t in tensors) + "}"
-    return ", ".join(tensors)
+        words = [t[len(prefix):] + "," for t in tensors]
+        words[-1] = words[-1][:-1] + "}"
+        return [prefix + "{", *words]
+    return [t + "," for t in tensors[:-1]] + tensors[-1:]
 
 
-def _cell_table(cell: dict[str, Any]) -> Table:
+def _wrapped(words: list[str], width: int, indent: str = "  ") -> list[str]:
+    """`words` in lines of at most `width` columns, broken only between words; a word longer
+    than a line gets a line of its own, whole (a tensor name is never cut). Continuation
+    lines are indented unless the indent alone would push the word past the width."""
+    lines: list[str] = []
+    line = ""
+    for word in words:
+        glue = "" if line.endswith("{") else " "
+        candidate = f"{line}{glue}{word}" if line else word
+        if line and cell_len(candidate) > width:
+            lines.append(line)
+            line = (indent if cell_len(indent + word) <= width else "") + word
+        else:
+            line = candidate
+    if line:
+        lines.append(line)
+    return lines
+
+
+def _render_cell(cell: dict[str, Any], out: Console) -> None:
+    """Heading, table, facts, sources and absent arrays of one cell. Only the table keeps
+    the table's width; the lines around it use the console's, broken between names."""
     where = f"layer {cell['layer']}, {cell['direction']}"
     extras = [cell["layout"], f"{cell['input_size']}→{cell['hidden_size']}", cell["dtype"],
               "reset after" if cell["reset_after"] else "reset before"]
@@ -90,44 +132,96 @@ def _cell_table(cell: dict[str, Any]) -> Table:
         extras.append(f"activations {cell['activation']}/{cell['recurrent_activation']}")
     if cell.get("variant"):
         extras.append(cell["variant"])
-    title = Text.assemble((cell["name"], "bold cyan"), f"  ({where})")
-    caption = "  ".join(extras) + "\nfrom " + _tensor_list(cell["name"], cell["source_tensors"])
-    if cell.get("slot"):
-        caption += f"\n(the copies {cell['slot']!r}, not the weights)"
-    elif cell.get("copies"):
-        caption += f"\ncopies beside the weights: {', '.join(cell['copies'])} (--slot NAME reads one)"
-    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
+    width = out.width
+    out.print(Text.assemble((cell["name"], "bold cyan"), f"  ({where})"), crop=False)
+    gates = cell.get("gates", {})
+    with_stats = any("mean" in stats for stats in gates.values())
+    table = Table()
     table.add_column("gate")
     table.add_column("shape")
-    for column in ("mean", "std", "min", "max"):
-        table.add_column(column, justify="right")
-    table.add_column("flags")
-    for name, stats in cell.get("gates", {}).items():
+    if with_stats:
+        for column in ("mean", "std", "min", "max"):
+            table.add_column(column, justify="right")
+        table.add_column("flags")
+    for name, stats in gates.items():
+        shape = "×".join(map(str, stats["shape"])) or "scalar"
+        if not with_stats:
+            table.add_row(name, shape)
+            continue
         flags = []
         if stats["nan"]:
             flags.append(f"{stats['nan']} NaN")
         if stats["inf"]:
             flags.append(f"{stats['inf']} Inf")
-        table.add_row(name, "×".join(map(str, stats["shape"])), _number(stats["mean"]),
+        table.add_row(name, shape, _number(stats["mean"]),
                       _number(stats["std"]), _number(stats["min"]), _number(stats["max"]),
                       Text(", ".join(flags), style="bold red") if flags else "")
-    return table
+    if gates:
+        out.print(table)
+    lines = [(line, "") for line in _wrapped("  ".join(extras).split(" "), width)]
+    lines += [(line, "") for line in
+              _wrapped(["from", *_tensor_list(cell["name"], cell["source_tensors"])], width)]
+    if cell.get("absent"):
+        lines += [(line, "dim") for line in
+                  _wrapped(["absent", "(zero):", *cell["absent"]], width)]
+    if cell.get("slot"):
+        lines += [(line, "") for line in
+                  _wrapped(f"(the copies {cell['slot']!r}, not the weights)".split(" "), width)]
+    elif cell.get("copies"):
+        words = ["copies", "beside", "the", "weights:", *[f"{name}," for name in cell["copies"]]]
+        words[-1] = words[-1].rstrip(",")
+        lines += [(line, "") for line in
+                  _wrapped([*words, "(--slot", "NAME", "reads", "one)"], width)]
+    for line, style in lines:
+        out.print(Text(line, style=style), crop=False, overflow="ignore")
+    for problem in cell.get("problems", []):
+        out.print(Text(f"  ! {cell['name']}: {problem}", style="bold yellow"))
 
 
-def _render_tensor_list(tensors: list[dict[str, Any]], out: Console, limit: int = 30) -> None:
-    renamed = any("read_as" in tensor for tensor in tensors)
-    table = Table(title="Tensors", title_justify="left", title_style="bold")
-    table.add_column("name", overflow="fold")
-    if renamed:
-        table.add_column("read as", overflow="fold")
-    table.add_column("shape")
-    table.add_column("dtype")
-    for tensor in tensors[:limit]:
-        row = [tensor["name"]] + ([tensor.get("read_as", "")] if renamed else [])
-        table.add_row(*row, "×".join(map(str, tensor["shape"])) or "scalar", tensor["dtype"])
-    if len(tensors) > limit:
-        table.add_row(f"… and {len(tensors) - limit} more", *[""] * (2 + renamed))
-    out.print(table)
+def _render_tensor_list(tensors: list[dict[str, Any]], out: Console, limit: int | None = 30,
+                        read: int = 0) -> None:
+    """Every tensor, h5ls-style (name, shape, dtype), under the cell(s) that read it, in
+    model order, then those no cell read. Names under the cell's own scope are shown
+    relative to it; a name is never cut, columns are aligned when they fit the console."""
+    shown = tensors if limit is None else tensors[:limit]
+    out.print(Text(f"Tensors ({_plural(len(tensors), 'tensor')}, {read} read by GRU cells)",
+                   style="bold"), crop=False)
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for tensor in shown:
+        groups.setdefault(tuple(tensor.get("cells", [])), []).append(tensor)
+    if () in groups:  # what no cell read comes last
+        groups[()] = groups.pop(())
+    for readers, members in groups.items():
+        if readers:  # the reading cells' names head their tensors, as groups do in h5ls
+            words = [*[name + "," for name in readers[:-1]], readers[-1] + ":"]
+        else:
+            words = ["read", "by", "no", "cell:"]
+        if groups.keys() != {()}:
+            for line in _wrapped(words, out.width, indent=""):
+                out.print(Text(line, style="cyan"), crop=False, overflow="ignore")
+        prefix = readers[0] + "/" if len(readers) == 1 else None
+        _render_tensor_rows([((t["name"][len(prefix):] if prefix and t["name"].startswith(prefix)
+                               else t["name"]),
+                              "×".join(map(str, t["shape"])) or "scalar", t["dtype"],
+                              f"read as {t['read_as']}" if "read_as" in t else "")
+                             for t in members], out)
+    if limit is not None and len(tensors) > limit:
+        out.print(f"  … and {len(tensors) - limit} more (--all lists every tensor)")
+
+
+def _render_tensor_rows(rows: list[tuple[str, str, str, str]], out: Console) -> None:
+    """Name, shape, dtype and the name recognition read it as (--rename, object graphs)."""
+    widths = [max(cell_len(row[i]) for row in rows) for i in range(4)]
+    if 2 + sum(widths) + 6 <= out.width:
+        for name, shape, dtype, read_as in rows:
+            line = f"  {name.ljust(widths[0])}  {shape.ljust(widths[1])}  {dtype.ljust(widths[2])}"
+            out.print(Text(f"{line}  {read_as}".rstrip()), crop=False, overflow="ignore")
+        return
+    for name, shape, dtype, read_as in rows:  # too wide for columns: the name on its own line
+        out.print(Text(f"  {name}"), crop=False, overflow="ignore")
+        for line in _wrapped([f"      {shape}  {dtype}", *read_as.split(" ")], out.width,
+                             indent="        "):
+            out.print(Text(line), crop=False, overflow="ignore")
 
 
 def _render_hints(hints: list[dict[str, Any]], out: Console) -> None:
@@ -153,7 +247,8 @@ def _render_hints(hints: list[dict[str, Any]], out: Console) -> None:
 
 
 def render_split(result: dict[str, Any], out: Console) -> None:
-    out.print(f"Wrote {result['arrays']} arrays of {len(result['cells'])} cells to {result['out']}")
+    out.print(Text(f"Wrote {result['arrays']} arrays of {_plural(len(result['cells']), 'cell')} "
+                   f"to {result['out']}"), soft_wrap=True)
 
 
 # --- progress -------------------------------------------------------------------------------
@@ -166,9 +261,11 @@ PROGRESS_DELAY_SECONDS = 1.0
 
 
 def track_cells(items: Sequence[T], description: str, enabled: bool,
-                delay: float = PROGRESS_DELAY_SECONDS) -> Iterator[T]:
-    """Yield `items`; when `enabled` and the loop outlasts `delay`, show a transient
-    progress bar on stderr (the caller decides: a terminal, no --json, no --quiet)."""
+                delay: float | None = None) -> Iterator[T]:
+    """Yield `items`; when `enabled` and the loop outlasts `delay` (PROGRESS_DELAY_SECONDS
+    unless given), show a transient progress bar on stderr (the caller decides: a terminal,
+    no --json, no --quiet)."""
+    delay = PROGRESS_DELAY_SECONDS if delay is None else delay
     if not enabled:
         yield from items
         return
@@ -191,7 +288,7 @@ def track_cells(items: Sequence[T], description: str, enabled: bool,
     timer.start()
     try:
         for item in items:
-            progress.update(task, item=str(getattr(item, "name", item)))
+            progress.update(task, item=_label(item))
             yield item
             progress.advance(task)
     finally:
@@ -199,6 +296,13 @@ def track_cells(items: Sequence[T], description: str, enabled: bool,
         with lock:
             finished = True
             progress.stop()
+
+
+def _label(item: object) -> str:
+    """What the bar says it is working on: a cell's or module's name; a pair's two names."""
+    if isinstance(item, tuple):
+        return " ↔ ".join(_label(part) for part in item)
+    return str(getattr(item, "name", item))
 
 
 # --- check ----------------------------------------------------------------------------------
@@ -210,8 +314,11 @@ def check_lines(report: dict[str, Any], quiet: bool = False) -> list[str]:
     failed = [check for check in checks if not check["ok"]]
     if quiet and not failed:
         return []
-    if any(check["name"] == "found" for check in failed):
-        return [f"FAIL found: no GRU cell in {report['path']}"]
+    for check in failed:
+        if check["name"] == "found":  # "no GRU cell found[: what the file holds instead]"
+            instead = check["detail"].partition(":")[2].strip()
+            return [f"FAIL found: no GRU cell in {report['path']}"
+                    + (f": {instead}" if instead else "")]
     lines = [f"FAIL {check['name']}: {check['detail']}" for check in failed]
     if failed:
         lines.append(f"FAILED: {report['path']}: {len(failed)} of {len(checks)} checks failed")
@@ -235,9 +342,9 @@ def render_diff(report: dict[str, Any], out: Console) -> None:
     """One table per cell pair: gate, shape, relative change, max |Δ|, cosine."""
     threshold = report["threshold"]
     for cell in report["cells"]:
-        title = Text(cell["a"], style="bold cyan")
-        caption = None if cell["a"] == cell["b"] else f"paired with {cell['b']}"
-        table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
+        # The names go on lines of their own at the console's width, never cut to the table's.
+        out.print(Text(cell["a"], style="bold cyan"), crop=False, overflow="ignore")
+        table = Table()
         table.add_column("gate")
         table.add_column("shape")
         table.add_column("rel. change", justify="right")
@@ -265,6 +372,9 @@ def render_diff(report: dict[str, Any], out: Console) -> None:
         for row in rows:
             table.add_row(*row)
         out.print(table)
+        if cell["a"] != cell["b"]:
+            for line in _wrapped(["paired", "with", cell["b"]], out.width):
+                out.print(Text(line), crop=False, overflow="ignore")
     if not report["cells"]:
         return
     largest, where = report["max_relative_change"], report["largest_change"]

@@ -21,9 +21,11 @@ from .activations import known
 from .cells import CanonicalWeights, GruCell, GruModule, modules_difference, structure_difference
 from .errors import VerificationError
 from .gru import random_inputs, run_module
+from .progress import steps
 
 if TYPE_CHECKING:
     from .api import Checkpoint
+    from .progress import Progress
 
 DEFAULT_TOLERANCE = 1e-5
 
@@ -172,13 +174,16 @@ def compare_modules(module_a: GruModule, weights_a: WeightsOf, module_b: GruModu
 def verify_modules(modules_a: list[GruModule], weights_a: WeightsOf,
                    modules_b: list[GruModule], weights_b: WeightsOf,
                    tolerance: float = DEFAULT_TOLERANCE, seed: int = 0,
-                   allow_reset_difference: bool = False) -> Verification:
-    """Compare two lists of modules, paired in model order."""
+                   allow_reset_difference: bool = False,
+                   progress: "Progress | None" = None) -> Verification:
+    """Compare two lists of modules, paired in model order. `progress` wraps the loop over
+    the pairs (see grutool.progress)."""
     result = Verification(tolerance)
     if len(modules_a) != len(modules_b):
         result.problem = modules_difference(modules_a, modules_b)
         return result
-    for module_a, module_b in zip(modules_a, modules_b, strict=True):
+    pairs = list(zip(modules_a, modules_b, strict=True))
+    for module_a, module_b in steps(progress, pairs, "checking"):
         module, cells = compare_modules(module_a, weights_a, module_b, weights_b, seed,
                                         allow_reset_difference)
         result.modules.append(module)
@@ -187,5 +192,11 @@ def verify_modules(modules_a: list[GruModule], weights_a: WeightsOf,
 
 
 def verify_checkpoints(a: "Checkpoint", b: "Checkpoint", tolerance: float = DEFAULT_TOLERANCE,
-                       seed: int = 0) -> Verification:
-    return verify_modules(a.modules, a.canonical, b.modules, b.canonical, tolerance, seed)
+                       seed: int = 0, progress: "Progress | None" = None) -> Verification:
+    """`progress` wraps reading each file's cells, then the loop over module pairs."""
+    if not modules_difference(a.modules, b.modules):
+        for checkpoint in (a, b):
+            for cell in steps(progress, checkpoint.cells, "reading"):
+                checkpoint.canonical(cell)  # cached for the comparison
+    return verify_modules(a.modules, a.canonical, b.modules, b.canonical, tolerance, seed,
+                          progress=progress)

@@ -44,7 +44,7 @@ def test_units(run, units, code):
 
 @pytest.mark.parametrize("layout, code", [("tf-gru-cell", 0), ("pytorch-gru", 1)])
 def test_layout(run, layout, code):
-    result = run("check", SINGLE, "--layout", layout)
+    result = run("check", SINGLE, "--expect-layout", layout)
     assert result.exit_code == code
     if code:
         assert "FAIL layout: expected pytorch-gru for every cell, rnn/gru_cell is tf-gru-cell" \
@@ -123,7 +123,7 @@ def test_match_notices_reset_placement(run, tmp_path):
 
 
 def test_several_failures_one_line_each_then_summary(run):
-    result = run("check", STACK, "--cells", 3, "--units", 5, "--layout", "keras-gru")
+    result = run("check", STACK, "--cells", 3, "--units", 5, "--expect-layout", "keras-gru")
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
     assert [line.split(":")[0] for line in lines] == ["FAIL cells", "FAIL units", "FAIL layout",
@@ -137,7 +137,8 @@ def test_json_report(run):
     assert result.exit_code == 1
     report, checks = checks_of(result)
     assert report["path"] == str(UNTRAINED) and report["ok"] is False
-    assert set(report) == {"path", "ok", "checks"}
+    assert set(report) == {"path", "ok", "checks", "warnings", "error"}
+    assert report["error"] == f"{UNTRAINED}: 1 of 4 checks failed: trained"
     assert checks["units"] == {"name": "units", "ok": True, "detail": "expected 4 in every cell"}
     assert checks["trained"]["ok"] is False and "looks untrained" in checks["trained"]["detail"]
     passing, _ = checks_of(run("check", SINGLE, "--json"))

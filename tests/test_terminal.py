@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from rich.cells import cell_len
 
-from conftest import TF_GRU_CELL
+from conftest import FIXTURES, TF_GRU_CELL
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
 
@@ -148,3 +148,106 @@ def test_completion_of_layouts_and_cell_names():
     assert sorted(complete("plot", bidi, "--cell", "")) == sorted(BIDI_CELLS)
     assert complete("plot", bidi, "--cell", "birnn/bidirectional_rnn/f") == [BIDI_CELLS[0]]
     assert complete("plot", "no/such/file", "--cell", "") == []
+
+
+# --- issue 15: lines at the console's width, bars for every long step ------------------------
+
+BOX = "│┃┏┓┗┛┡┩┣┫━─╇╈┳┻╋┯┷└┘┌┐├┤ "
+
+
+def _fixture_checkpoints():
+    from grutool.readers import checkpoints_in
+
+    return [path for folder in sorted(p for p in FIXTURES.rglob("*") if p.is_dir())
+            for path in checkpoints_in(folder)
+            if path.name not in ("reference.npz", "expected.npz")]
+
+
+def _broken_names(lines, names):
+    """(name, line) for every name that one line ends and the next continues: a name cut by
+    a line break, once table borders and indentation are set aside."""
+    broken = []
+    for first, second in zip(lines, lines[1:]):
+        tail = first.strip(BOX).rsplit(" ", 1)[-1]
+        head = second.strip(BOX).split(" ", 1)[0]
+        if not tail or not head:
+            continue
+        joined = tail + head
+        for name in names:
+            start = joined.find(name)
+            while start != -1:
+                if start < len(tail) < start + len(name):
+                    broken.append((name, first))
+                start = joined.find(name, start + 1)
+    return broken
+
+
+def test_inspect_never_breaks_a_name_at_80_columns():
+    """Every fixture in one run (`inspect` takes several PATHs): headings, `from` lines and
+    tables fit 80 columns, and no tensor, cell or module name is cut by a line break."""
+    import grutool
+
+    paths = _fixture_checkpoints()
+    names = set()
+    for path in paths:
+        try:
+            with grutool.open_checkpoint(path) as checkpoint:
+                names |= {info.name for info in checkpoint.source.tensors()}
+                for cell in checkpoint.cells:
+                    names |= {cell.name, cell.module, *cell.source_tensors}
+                    names |= {t[len(cell.name) + 1:] for t in cell.source_tensors
+                              if t.startswith(cell.name + "/")}
+        except grutool.GrutoolError:
+            pass
+    names = {name for name in names if len(name) > 3}
+    code, output = run_in_pty(["inspect", "--all", *paths], columns=80, no_color=True)
+    lines = output.splitlines()
+    assert sum(1 for line in lines if line.startswith("File    ")) >= len(paths) - 1
+    assert "Traceback" not in output
+    stdout_lines = [line for line in lines if not line.startswith("grutool: ")]
+    # A line may pass 80 columns only when it is one name longer than the line itself.
+    too_wide = [line for line in stdout_lines
+                if cell_len(line) > 80 and " " in line.strip(BOX)]
+    assert not too_wide, too_wide
+    assert not _broken_names(stdout_lines, names)
+
+
+def test_the_name_check_would_see_a_cut():
+    lines = ["from layer_with_weights-0/cell/kernel/.ATTRIBUTES/VARIABL",
+             "E_VALUE, next"]
+    assert _broken_names(lines, {"layer_with_weights-0/cell/kernel/.ATTRIBUTES/VARIABLE_VALUE"})
+
+
+PROGRESS_NOW = ("import sys, grutool.render as render\nrender.PROGRESS_DELAY_SECONDS = 0\n"
+                "from grutool.cli import main\nsys.argv = ['grutool', *sys.argv[1:]]\nmain()\n")
+
+
+@pytest.mark.parametrize("args, steps", [
+    (["verify", STACK_CKPT := TF_GRU_CELL / "stack2", STACK_CKPT], ["reading", "checking"]),
+    (["diff", TF_GRU_CELL / "untrained", TF_GRU_CELL / "single"], ["comparing"]),
+    (["convert", TF_GRU_CELL / "stack2", "--to", "keras", "--out", "{out}", "--force"],
+     ["reading", "checking"]),
+    (["check", TF_GRU_CELL / "stack2", TF_GRU_CELL / "single"], ["reading stack2", "reading single"]),
+    (["inspect", TF_GRU_CELL / "stack2"], ["reading"]),
+])
+def test_a_bar_for_every_step_that_can_take_time(tmp_path, args, steps):
+    """With the delay at 0, every step shows its bar (and erases it) on a terminal; with
+    --json, none does."""
+    args = [str(a).format(out=tmp_path / "k.npz") for a in args]
+    code, output = run_in_pty(args, code=PROGRESS_NOW)
+    assert code == 0, output
+    for step in steps:
+        assert re.search(rf"{step}\S* .*━", ANSI.sub("", output)), (step, output)
+    assert "\x1b[2K" in output  # transient
+    if args[0] != "check":
+        code, quiet = run_in_pty([*args, "--json"], code=PROGRESS_NOW)
+        assert code == 0 and "\x1b" not in quiet and json.loads(quiet)["ok"] is True
+
+
+def test_help_fits_a_terminal_of_80_columns():
+    code, output = run_in_pty(["--help"], columns=80)
+    assert code == 0
+    lines = visible_lines(output)
+    assert max(cell_len(line) for line in lines) <= 80
+    commands = output.split("Commands:")[1]
+    assert "..." not in commands and "…" not in commands

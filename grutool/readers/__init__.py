@@ -68,9 +68,74 @@ def open_source(path: str | Path, reader: str = "auto") -> TensorSource:
             if module.FORMAT == "tf-checkpoint":
                 return module.open(path, reader=reader)
             return module.open(path)
+    if path.is_dir():
+        # A folder holding one model file (model.keras) stands for it; several are named.
+        candidates = checkpoints_in(path)
+        if len(candidates) == 1:
+            return open_source(candidates[0], reader=reader)
+        if candidates:
+            more = len(candidates) - MAX_NAMED
+            raise InputError(
+                f"a directory of {len(candidates)} checkpoints: "
+                + ", ".join(c.name for c in candidates[:MAX_NAMED])
+                + (f" and {more} more" if more > 0 else ""), path,
+                hint="name one of them; inspect and check read them all with --every-checkpoint")
     what = "a directory with no checkpoint in it" if path.is_dir() else "not a format grutool reads"
     raise UnsupportedFormatError(
         what, path, hint="known: TF checkpoints, .npz, .h5, .keras, .safetensors, .pt/.pth, .onnx")
+
+
+# Candidates named in an error before the list is cut short.
+MAX_NAMED = 5
+
+
+def checkpoints_in(directory: str | Path) -> list[Path]:
+    """Every checkpoint directly in `directory`, as paths `open_source` opens: each TF
+    checkpoint prefix (a training run's `model.ckpt-N`, numbers compared as numbers), each
+    file a reader recognises and each SavedModel directory. Other subdirectories are not
+    entered; the parts of a TF checkpoint (`.index`, `.data-*`, the `checkpoint` state file)
+    are one checkpoint, not several."""
+    from ..cells import natural_key
+
+    directory = Path(directory)
+    tf_checkpoint = _load("tf_checkpoint")
+    found: dict[Path, None] = {}
+    try:
+        entries = sorted(directory.iterdir(), key=lambda p: natural_key(p.name))
+    except OSError as exc:
+        raise InputError(f"cannot list the directory: {exc.strerror or exc}", directory) from exc
+    for entry in entries:
+        if entry.is_dir() and (entry / "variables" / "variables.index").is_file():
+            found[entry] = None  # a SavedModel directory is one model
+            continue
+        if not entry.is_file() or entry.name == "checkpoint":
+            continue
+        if tf_checkpoint is not None and (entry.name.endswith(".index")
+                                          or tf_checkpoint.is_data_shard(entry)):
+            prefix = tf_checkpoint.resolve_prefix(entry)
+            if prefix.with_name(prefix.name + ".index").is_file():
+                found[prefix] = None
+            continue
+        try:
+            head = read_head(entry)
+        except InputError:
+            continue
+        if entry.stat().st_size and any(
+                module is not None and module.matches(entry, head)
+                for module in map(_load, READER_MODULES)):
+            found[entry] = None
+    return sorted(found, key=lambda p: natural_key(p.name))
+
+
+def expand_directories(paths: list[Path]) -> list[Path]:
+    """`paths` with each directory that holds checkpoints replaced by all of them
+    (`checkpoints_in`), in order; other paths (and a directory that is one checkpoint, such
+    as a SavedModel) as given."""
+    expanded: list[Path] = []
+    for path in paths:
+        found = checkpoints_in(path) if Path(path).is_dir() else []
+        expanded.extend(found or [Path(path)])
+    return expanded
 
 
 def _is_tf_prefix(path: Path) -> bool:

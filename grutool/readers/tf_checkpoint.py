@@ -46,6 +46,10 @@ def _ends_with_table_magic(path: Path) -> bool:
         return False
 
 
+def is_data_shard(path: Path) -> bool:
+    return _DATA_SHARD.match(path.name) is not None
+
+
 def resolve_prefix(path: Path) -> Path:
     """The checkpoint prefix that `path` names (no extension), or a V1 single file itself."""
     if path.is_dir():
@@ -81,10 +85,24 @@ def _directory_prefix(directory: Path) -> Path | None:
                     return candidate
                 if candidate.is_file() and _ends_with_table_magic(candidate):
                     return candidate  # a V1 single-file checkpoint
-    # is_file() also drops dangling symlinks, whose stat() would raise.
-    indexes = sorted((p for p in directory.glob("*.index") if p.is_file()),
-                     key=lambda p: p.stat().st_mtime)
-    return indexes[-1].with_name(indexes[-1].name[: -len(".index")]) if indexes else None
+            # The state file decides; one naming a checkpoint that is not here is not
+            # silently replaced by another (model.ckpt-5000 asked, model.ckpt read).
+            present = [p.name for p in _indexes(directory)]
+            raise InputError(
+                f"its checkpoint state file names {match.group('path')}, which is not here; "
+                + (f"the directory holds {', '.join(present)}" if present else
+                   "the directory holds no checkpoint"), directory,
+                hint="name the checkpoint to read, or correct the state file")
+    indexes = _indexes(directory)
+    return indexes[-1] if indexes else None
+
+
+def _indexes(directory: Path) -> list[Path]:
+    """The prefixes of the checkpoints in `directory`, oldest first (by their index's mtime).
+    is_file() also drops dangling symlinks, whose stat() would raise."""
+    found = sorted((p for p in directory.glob("*.index") if p.is_file()),
+                   key=lambda p: p.stat().st_mtime)
+    return [p.with_name(p.name[: -len(".index")]) for p in found]
 
 
 def checkpoint_files(prefix: Path) -> list[Path]:
@@ -124,16 +142,16 @@ class TensorFlowCheckpointSource(TensorSource):
 
     def __init__(self, prefix: Path):
         super().__init__(path=prefix, format=FORMAT, files=checkpoint_files(prefix))
-        try:
-            import os
+        from ..frameworks import import_tensorflow, native_stderr_hidden
 
-            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-            import tensorflow as tf
+        try:
+            tf = import_tensorflow()
         except ImportError as exc:
             raise MissingExtraError("reading this TF checkpoint needs TensorFlow", "tf",
                                     prefix) from exc
         try:
-            self._reader = tf.train.load_checkpoint(str(prefix))
+            with native_stderr_hidden():
+                self._reader = tf.train.load_checkpoint(str(prefix))
             shapes = self._reader.get_variable_to_shape_map()
             dtypes = self._reader.get_variable_to_dtype_map()
         except Exception as exc:  # TensorFlow raises its own zoo of error types here

@@ -76,9 +76,10 @@ def write(path: Path, arrays: dict[str, np.ndarray], metadata: dict[str, Any],
     Written under a temporary prefix and renamed data first, index last: the index is what
     makes a checkpoint, so no reader ever sees an index without its data.
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from ..frameworks import import_tensorflow, native_stderr_hidden
+
     try:
-        import tensorflow as tf
+        tf = import_tensorflow()
     except ImportError as exc:
         raise MissingExtraError("writing a TF checkpoint needs TensorFlow", "tf", path) from exc
     try:
@@ -93,8 +94,9 @@ def write(path: Path, arrays: dict[str, np.ndarray], metadata: dict[str, Any],
         # The metadata rides along as a string tensor, which restoring by name ignores.
         names.append(METADATA_KEY)
         tensors.append(tf.constant(json.dumps(metadata)))
-        tf.raw_ops.SaveV2(prefix=str(temporary), tensor_names=names,
-                          shape_and_slices=[""] * len(names), tensors=tensors)
+        with native_stderr_hidden():  # TF's C++ log, when the op first runs
+            tf.raw_ops.SaveV2(prefix=str(temporary), tensor_names=names,
+                              shape_and_slices=[""] * len(names), tensors=tensors)
         index, data = output_files(path)
         # Replacing (--force): the old index goes first, so it never points into new data.
         index.unlink(missing_ok=True)
