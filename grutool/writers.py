@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import struct
 import tempfile
 from contextlib import contextmanager
@@ -52,14 +53,19 @@ def atomic_path(path: Path) -> Iterator[Path]:
     Any OSError on the way (no folder, no space, no permission) becomes an OutputError
     naming `path`, and the temporary file is removed whatever happened.
     """
+    # A SIGTERM or Ctrl-C between creating the temporary file and the `try` that removes it
+    # would leave it behind: hold them back until the file is in the `try`'s care.
+    held = _hold_interruptions()
     try:
         handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial",
                                              dir=path.parent)
         os.close(handle)
     except OSError as exc:
+        _release_interruptions(held)
         raise OutputError(f"cannot write: {exc.strerror or exc}", path) from exc
     temporary_path = Path(temporary)
     try:
+        _release_interruptions(held)
         yield temporary_path
         # mkstemp makes the file private (0600); an output gets the usual mode, as open() would.
         os.chmod(temporary_path, 0o666 & ~_umask())
@@ -70,6 +76,21 @@ def atomic_path(path: Path) -> Iterator[Path]:
     except BaseException:
         temporary_path.unlink(missing_ok=True)
         raise
+
+
+_INTERRUPTIONS = {signal.SIGTERM, signal.SIGINT}
+
+
+def _hold_interruptions() -> set | None:
+    if not hasattr(signal, "pthread_sigmask"):  # not on Windows: nothing to hold
+        return None
+    return signal.pthread_sigmask(signal.SIG_BLOCK, _INTERRUPTIONS)
+
+
+def _release_interruptions(previous: set | None) -> None:
+    # A signal that arrived meanwhile is delivered here, inside the caller's `try`.
+    if previous is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _umask() -> int:
