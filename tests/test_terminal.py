@@ -189,9 +189,11 @@ def test_inspect_never_breaks_a_name_at_80_columns():
 
     paths = _fixture_checkpoints()
     names = set()
+    readable = 0  # a fixture whose reader's extra is not installed is an error line, no File
     for path in paths:
         try:
             with grutool.open_checkpoint(path) as checkpoint:
+                readable += 1
                 names |= {info.name for info in checkpoint.source.tensors()}
                 for cell in checkpoint.cells:
                     names |= {cell.name, cell.module, *cell.source_tensors}
@@ -202,7 +204,8 @@ def test_inspect_never_breaks_a_name_at_80_columns():
     names = {name for name in names if len(name) > 3}
     code, output = run_in_pty(["inspect", "--all", *paths], columns=80, no_color=True)
     lines = output.splitlines()
-    assert sum(1 for line in lines if line.startswith("File    ")) >= len(paths) - 1
+    assert readable >= len(paths) // 2
+    assert sum(1 for line in lines if line.startswith("File    ")) >= readable
     assert "Traceback" not in output
     stdout_lines = [line for line in lines if not line.startswith("grutool: ")]
     # A line may pass 80 columns only when it is one name longer than the line itself.
