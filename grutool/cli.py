@@ -6,11 +6,7 @@ act on; 2 error (bad usage, unreadable input, unwritable output).
 
 from __future__ import annotations
 
-import json
-import signal
 import sys
-import threading
-import traceback
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -32,6 +28,8 @@ class GrutoolGroup(click.Group):
             return super().invoke(ctx)
         except GrutoolError as exc:
             if ctx.params.get("debug"):
+                import traceback
+
                 traceback.print_exc()
             click.echo(f"grutool: {exc.one_line()}", err=True)
             ctx.exit(exc.exit_code)
@@ -40,8 +38,19 @@ class GrutoolGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("grutool: interrupted", err=True)
             ctx.exit(130)
+        except MemoryError as exc:  # not a bug: the input needs more than the machine has
+            if ctx.params.get("debug"):
+                import traceback
+
+                traceback.print_exc()
+            detail = (str(exc).strip().splitlines() or ["MemoryError"])[0][:200]
+            click.echo(f"grutool: out of memory ({detail}) (free memory or use a larger "
+                       "machine)", err=True)
+            ctx.exit(2)
         except Exception as exc:  # a bug in grutool: still one line, traceback on --debug
             if ctx.params.get("debug"):
+                import traceback
+
                 traceback.print_exc()
             message = str(exc).split("\n")[0][:300]
             click.echo(f"grutool: internal error: {type(exc).__name__}: {message} "
@@ -67,6 +76,8 @@ def reading_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def emit_json(data: Any) -> None:
+    import json
+
     click.echo(json.dumps(data, indent=2, allow_nan=False))
 
 
@@ -106,6 +117,9 @@ def _exit_on_sigterm() -> None:
     """Make SIGTERM raise SystemExit(143), so that `finally` blocks run: an atomic write
     (writers.atomic_path) then removes its `.partial` file instead of leaving it behind.
     Only the main thread may set handlers; the previous one is restored when the command ends."""
+    import signal
+    import threading
+
     if threading.current_thread() is not threading.main_thread():
         return
 
