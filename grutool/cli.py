@@ -87,6 +87,8 @@ def progress_wanted(*silencers: bool) -> bool:
 
 
 def cell_progress(description: str, enabled: bool) -> Callable[[list[Any]], Iterable[Any]]:
+    if not enabled:  # no bar: rich is not even imported
+        return lambda cells: cells
     from .render import track_cells
 
     return lambda cells: track_cells(cells, description, enabled)
@@ -153,10 +155,8 @@ def inspect(path: Path, as_json: bool, reader: str, assume_layout: str | None,
     from .api import inspect_report, open_checkpoint
 
     with open_checkpoint(path, reader=reader, layout=assume_layout) as checkpoint:
-        if not no_stats and progress_wanted(as_json):
-            for cell in cell_progress("reading", True)(checkpoint.cells):
-                checkpoint.canonical(cell)  # cached for the report below
-        report = inspect_report(checkpoint, with_stats=not no_stats)
+        report = inspect_report(checkpoint, with_stats=not no_stats,
+                                progress=cell_progress("reading", progress_wanted(as_json)))
     if as_json:
         emit_json(report)
     else:
@@ -197,7 +197,7 @@ def split(path: Path, out: Path, force: bool, as_json: bool, reader: str,
                             progress=cell_progress("reading", progress_wanted(as_json, quiet)))
     result = {"path": str(checkpoint.path), "out": str(out),
               "cells": [cell.name for cell in checkpoint.cells],
-              "arrays": sum(len(checkpoint.canonical(cell)) for cell in checkpoint.cells)}
+              "arrays": len(checkpoint.written)}
     if as_json:
         emit_json(result)
     elif not quiet:

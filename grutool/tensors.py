@@ -87,6 +87,7 @@ class TensorSource:
         info = self.infos.get(name)
         if info is None:
             raise InputError(f"no tensor named {name!r}", self.path)
+        self._check(name)
         nbytes = info.nbytes
         if nbytes is not None:
             memory.require(nbytes, f"tensor {name!r} {list(info.shape)} {info.dtype}", self.path)
@@ -95,6 +96,10 @@ class TensorSource:
 
     def _read(self, name: str) -> "np.ndarray":  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _check(self, name: str) -> None:
+        """What a reader checks of a tensor before anything is allocated for it (a file that
+        declares more than it holds is corrupt, whatever the machine's memory)."""
 
     def size_bytes(self) -> int:
         return sum(f.stat().st_size for f in self.files if f.exists())
