@@ -4,10 +4,11 @@ Modules are paired in model order (a TF stack and its PyTorch conversion pair up
 their names differ). Each pair is compared as a structure first (`cells.structure_difference`:
 layers, directions, merge, reset placement, activations, sizes): a difference there is a
 failure named in one sentence, whatever the weights. Then both whole modules run through the
-reference GRU (`gru.run_module`: every layer, both directions, the merge) on random sequences
-of several lengths, every cell starting from a random non-zero state (the same for the two
-cells in the same place), and the largest output difference is the module's error. Each
-cell's own output is compared too, so a failure names the first cell that goes wrong.
+reference GRU (what `gru.run_module` computes: every layer, both directions, the merge) on
+random sequences of several lengths, every cell starting from a random non-zero state (the
+same for the two cells in the same place), and the largest output difference is the
+module's error. Each cell's own output is compared too, so a failure names the first cell
+that goes wrong. The modules run layer by layer, one cell of one side in memory at a time.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import numpy as np
 from .activations import known
 from .cells import CanonicalWeights, GruCell, GruModule, modules_difference, structure_difference
 from .errors import VerificationError
-from .gru import random_inputs, run_module
+from .gru import merge_outputs, random_inputs, run_cell_in_module
+from .threads import blas_threads
 
 if TYPE_CHECKING:
     from .api import Checkpoint
@@ -127,11 +129,32 @@ def _max_difference(a: np.ndarray, b: np.ndarray) -> float:
     return float(difference.max()) if difference.size else 0.0
 
 
+# The sequences every check runs: lengths that reach a state far from the initial one, and
+# one sequence of each (a batch of one: each step is then a vector-matrix product, which
+# reads each matrix once; a batch of three costs four times as long and finds nothing more).
+CHECK_LENGTHS = (1, 7, 23)
+CHECK_BATCH = 1
+
+
+def check_dtype(*modules: GruModule) -> np.dtype:
+    """The precision of the check: the weights' own, at least float32 (float64 when a side
+    holds float64 weights). Both sides compute alike, so equal weights give equal outputs;
+    float32 is what the frameworks compute in, and halves the memory and time of float64."""
+    wide = any(cell.dtype in ("float64", "complex128") for module in modules
+               for cell in module.cells)
+    return np.dtype(np.float64 if wide else np.float32)
+
+
 def compare_modules(module_a: GruModule, weights_a: WeightsOf, module_b: GruModule,
                     weights_b: WeightsOf, seed: int = 0, allow_reset_difference: bool = False
                     ) -> tuple[ModuleComparison, list[CellComparison]]:
     """Structure first, then the two whole modules run on the same random sequences.
-    `allow_reset_difference`: measure an inexact conversion (reset placement changed)."""
+    `allow_reset_difference`: measure an inexact conversion (reset placement changed).
+
+    Layer by layer, and within a layer one cell of one side at a time: a cell's weights are
+    read, run over every sequence and dropped before the next cell's are read, so memory
+    holds one cell whatever the size of the module. Each side's layer k+1 reads its own
+    layer k's (merged) outputs, so the last layer's outputs are the whole modules'."""
     cells_a, cells_b = module_a.ordered_cells(), module_b.ordered_cells()
     problem = structure_difference(module_a, module_b, allow_reset_difference) \
         or _unrunnable(module_a) \
@@ -140,27 +163,33 @@ def compare_modules(module_a: GruModule, weights_a: WeightsOf, module_b: GruModu
         pairs = ([CellComparison(a.name, b.name, None, "not compared: the modules differ")
                   for a, b in zip(cells_a, cells_b)] if len(cells_a) == len(cells_b) else [])
         return ModuleComparison(module_a.name, module_b.name, None, problem), pairs
-    # One module at a time: its weights are read here and dropped when it is done.
-    wa = {cell.name: weights_a(cell) for cell in cells_a}
-    wb = {cell.name: weights_b(cell) for cell in cells_b}
+    dtype = check_dtype(module_a, module_b)
+    sequences = random_inputs(module_a.input_size, seed=seed, lengths=CHECK_LENGTHS,
+                              batch=CHECK_BATCH)
     rng = np.random.default_rng(seed + 1)
-    worst_module = 0.0
-    worst_cell = [0.0] * len(cells_a)
-    for inputs in random_inputs(module_a.input_size, seed=seed):
-        states_a, states_b = {}, {}
-        for a, b in zip(cells_a, cells_b, strict=True):
-            state = rng.uniform(-1.0, 1.0, size=(inputs.shape[1], a.hidden_size))
-            states_a[a.name], states_b[b.name] = state, state
-        outputs_a: dict[str, np.ndarray] = {}
-        outputs_b: dict[str, np.ndarray] = {}
-        result_a = run_module(module_a, wa, inputs, states_a, outputs_a)
-        result_b = run_module(module_b, wb, inputs, states_b, outputs_b)
-        worst_module = max(worst_module, _max_difference(result_a, result_b))
-        for index, (a, b) in enumerate(zip(cells_a, cells_b, strict=True)):
-            worst_cell[index] = max(worst_cell[index],
-                                    _max_difference(outputs_a[a.name], outputs_b[b.name]))
-    cells = [CellComparison(a.name, b.name, error)
-             for a, b, error in zip(cells_a, cells_b, worst_cell, strict=True)]
+    # Every cell starts from a random non-zero state, the same for the two cells in its place.
+    states = [{a.name: rng.uniform(-1.0, 1.0, size=(x.shape[1], a.hidden_size))
+               for a in cells_a} for x in sequences]
+    inputs_a = [x.astype(dtype) for x in sequences]
+    inputs_b = list(inputs_a)
+    errors: dict[str, float] = {}
+    with blas_threads(1):  # vector-matrix products: see grutool.threads
+        for layer_a, layer_b in zip(module_a.layers(), module_b.layers(), strict=True):
+            outputs_a, outputs_b = [], []
+            for a, b in zip(layer_a, layer_b, strict=True):
+                initial = [state[a.name] for state in states]
+                out_a = run_cell_in_module(a, dict(weights_a(a)), inputs_a, initial, dtype)
+                out_b = run_cell_in_module(b, dict(weights_b(b)), inputs_b, initial, dtype)
+                errors[a.name] = max(_max_difference(x, y) for x, y in zip(out_a, out_b))
+                outputs_a.append(out_a)
+                outputs_b.append(out_b)
+            inputs_a = [merge_outputs([o[s] for o in outputs_a], module_a.merge)
+                        for s in range(len(sequences))]
+            inputs_b = [merge_outputs([o[s] for o in outputs_b], module_b.merge)
+                        for s in range(len(sequences))]
+    worst_module = max(_max_difference(x, y) for x, y in zip(inputs_a, inputs_b))
+    cells = [CellComparison(a.name, b.name, errors[a.name])
+             for a, b in zip(cells_a, cells_b, strict=True)]
     return ModuleComparison(module_a.name, module_b.name, worst_module), cells
 
 
@@ -183,4 +212,4 @@ def verify_modules(modules_a: list[GruModule], weights_a: WeightsOf,
 
 def verify_checkpoints(a: "Checkpoint", b: "Checkpoint", tolerance: float = DEFAULT_TOLERANCE,
                        seed: int = 0) -> Verification:
-    return verify_modules(a.modules, a.canonical, b.modules, b.canonical, tolerance, seed)
+    return verify_modules(a.modules, a.read_weights, b.modules, b.read_weights, tolerance, seed)
