@@ -244,13 +244,10 @@ def convert(path: Path, to: str, out: Path, module: str | None, allow_inexact: b
     from .convert import convert as convert_checkpoint, write_conversion
 
     with open_checkpoint(path, reader=reader, layout=assume_layout) as checkpoint:
-        if progress_wanted(as_json, quiet):
-            wanted = [cell for m in checkpoint.modules if module in (None, m.name) for cell in m.cells]
-            for cell in cell_progress("reading", True)(wanted):
-                checkpoint.canonical(cell)  # cached for the conversion below
         conversion = convert_checkpoint(checkpoint, to, module=module,
                                         allow_inexact=allow_inexact, tolerance=tolerance)
-        write_conversion(conversion, out, force, checkpoint.source.files)
+        write_conversion(conversion, out, force, checkpoint.source.files,
+                         progress=cell_progress("converting", progress_wanted(as_json, quiet)))
     result = conversion.to_json()
     result["out"] = str(out)
     if as_json:
@@ -258,7 +255,7 @@ def convert(path: Path, to: str, out: Path, module: str | None, allow_inexact: b
     elif not quiet:
         verification = conversion.verification
         error = verification.max_abs_error
-        click.echo(f"Wrote {len(conversion.arrays)} tensors for {to} to {out}")
+        click.echo(f"Wrote {len(conversion.keys)} tensors for {to} to {out}")
         verdict = (f"within the tolerance {tolerance:g}" if verification.ok else
                    f"OUTSIDE the tolerance {tolerance:g} (allowed by --allow-inexact)")
         click.echo(f"Checked {_count(len(verification.modules), 'whole module')} "

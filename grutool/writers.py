@@ -89,15 +89,20 @@ def write_arrays(path: Path, arrays: Mapping[str, np.ndarray], metadata: Mapping
 
 
 @contextmanager
-def array_writer(path: Path, hint: int = 0) -> Iterator["ArrayWriter"]:
+def array_writer(path: Path, hint: int = 0,
+                 factory: Callable[[Path, Path, int], "ArrayWriter"] | None = None
+                 ) -> Iterator["ArrayWriter"]:
     """A writer for `path` (format by its extension) that writes each array as it is added,
     into a temporary file renamed onto `path` when the block ends without error; an error,
     an interruption or SIGTERM leaves nothing (`atomic_path`). The block must call
     `finish(metadata)`. `hint`: about how many bytes the names and metadata take
-    (`header_hint`), for formats that keep them before the data."""
-    suffix = output_format(path)
+    (`header_hint`), for formats that keep them before the data. `factory`: a writer for a
+    format of a target's own (`targets.onnx.stream_writer`), made as `factory(temporary,
+    path, hint)`."""
+    if factory is None:
+        factory = WRITERS[output_format(path)]
     with atomic_path(path) as temporary:
-        writer = WRITERS[suffix](temporary, path, hint)
+        writer = factory(temporary, path, hint)
         try:
             yield writer
         except BaseException:
@@ -167,6 +172,11 @@ class ArrayWriter:
 
     def abort(self) -> None:
         """Close what is open; the temporary file is removed by atomic_path."""
+
+    @contextmanager
+    def proof_source(self) -> Iterator[Path]:
+        """After `finish`: a path that reads as the written file does (the file itself)."""
+        yield self.path
 
     def _add(self, name: str, array: np.ndarray) -> None:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -7,12 +7,14 @@ cell's own placement is kept, and `GRU(H, reset_after=…)` must be built to mat
 
 from __future__ import annotations
 
+from typing import Callable, Iterator
+
 import numpy as np
 
 from ..cells import CanonicalWeights, GruCell, GruModule
 from ..activations import known
 from ..gates import X_AT_W, fuse_gates
-from .common import per_cell_arrays
+from .common import iter_per_cell_arrays, per_cell_arrays
 
 NAME = "keras"
 RESET_AFTER = (False, True)
@@ -44,6 +46,12 @@ def cell_arrays(cell: GruCell, w: CanonicalWeights) -> dict[str, np.ndarray]:
 
 def from_canonical(modules: list[GruModule], weights: dict[str, CanonicalWeights]) -> dict[str, np.ndarray]:
     return per_cell_arrays(modules, weights, cell_prefix, cell_arrays)
+
+
+def iter_arrays(modules: list[GruModule], weights_of: Callable[[GruCell], CanonicalWeights]
+                ) -> Iterator[tuple[str, np.ndarray]]:
+    """`from_canonical` one cell at a time, for a writer that streams."""
+    return iter_per_cell_arrays(modules, weights_of, cell_prefix, cell_arrays)
 
 
 def cell_prefix(module: GruModule, cell: GruCell) -> str:

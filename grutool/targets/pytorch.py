@@ -8,7 +8,7 @@ r * (W_hn h + b_hn))), so only reset-after sources convert exactly.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -61,18 +61,24 @@ def cell_name(module: GruModule, cell: GruCell) -> str:
 
 
 def from_canonical(modules: list[GruModule], weights: dict[str, CanonicalWeights]) -> dict[str, np.ndarray]:
-    arrays = {}
+    return dict(iter_arrays(modules, lambda cell: weights[cell.name]))
+
+
+def iter_arrays(modules: list[GruModule], weights_of: Callable[[GruCell], CanonicalWeights]
+                ) -> Iterator[tuple[str, np.ndarray]]:
+    """The state dict's tensors one cell at a time, each cell's weights asked for when it is
+    reached (for a writer that streams)."""
     for module in modules:
         # nn.GRU numbers its layers from 0 whatever the source called them.
         for index, layer_cells in enumerate(module.layers()):
             for cell in layer_cells:
                 key = f"{module.name}.{{}}_l{index}" + ("_reverse" if cell.direction == "reverse" else "")
-                w = weights[cell.name]
-                arrays[key.format("weight_ih")] = fuse_gates(w, "rzn", "W_i", W_AT_X)
-                arrays[key.format("weight_hh")] = fuse_gates(w, "rzn", "W_h", W_AT_X)
-                arrays[key.format("bias_ih")] = fuse_gates(w, "rzn", "b_i")
-                arrays[key.format("bias_hh")] = fuse_gates(w, "rzn", "b_h")
-    return arrays
+                w = weights_of(cell)
+                yield key.format("weight_ih"), fuse_gates(w, "rzn", "W_i", W_AT_X)
+                yield key.format("weight_hh"), fuse_gates(w, "rzn", "W_h", W_AT_X)
+                yield key.format("bias_ih"), fuse_gates(w, "rzn", "b_i")
+                yield key.format("bias_hh"), fuse_gates(w, "rzn", "b_h")
+                del w
 
 
 def write(path: Path, arrays: dict[str, np.ndarray], metadata: dict[str, Any],
