@@ -12,6 +12,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from .plain_table import print_table
+
 
 def console(stderr: bool = False) -> Console:
     # rich already drops colour when the stream is not a terminal; NO_COLOR is honoured
@@ -49,8 +51,7 @@ def render_inspect(report: dict[str, Any], out: Console) -> None:
     if report["modules"]:
         out.print(_modules_table(report["modules"]))
     for cell in cells:
-        out.print()
-        out.print(_cell_table(cell))
+        print_table(out, _cell_table(cell), blank_line_before=True)
         for problem in cell.get("problems", []):
             out.print(Text(f"  ! {cell['name']}: {problem}", style="bold yellow"))
     for warning in report["warnings"]:

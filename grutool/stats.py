@@ -34,6 +34,10 @@ def array_stats(array: np.ndarray) -> dict[str, Any]:
 def _block_stats(values: np.ndarray) -> dict[str, Any]:
     if values.dtype.kind != "f" or values.dtype.itemsize < 4:
         values = values.astype(np.float64)  # bfloat16 (kind "V"), float16, ints
+    if values.size <= SMALL_ELEMENTS:
+        fast = _small_stats(values)
+        if fast is not None:
+            return fast
     stats: dict[str, Any] = {"nan": 0, "inf": 0}
     finite = np.isfinite(values)
     if not finite.all():  # the common case, all finite, skips the masking
@@ -50,6 +54,27 @@ def _block_stats(values: np.ndarray) -> dict[str, Any]:
     else:
         stats.update(mean=None, std=None, m2=0.0, min=None, max=None)
     return stats
+
+
+# Below this many elements NumPy's mean and std cost more in Python-level overhead than in
+# arithmetic; a file of 2000 small cells has 24000 such arrays.
+SMALL_ELEMENTS = 4096
+
+
+def _small_stats(values: np.ndarray) -> dict[str, Any] | None:
+    """The same figures as `values.mean(dtype=float64)` and `.std(dtype=float64)`, computed as
+    NumPy does (a float64 sum, then the sum of squared deviations from the mean) with fewer
+    calls; None when a value is not finite (the general path counts them)."""
+    wide = values.astype(np.float64).reshape(-1)
+    total = wide.sum()
+    if not np.isfinite(total) or not wide.size:
+        return None  # NaN or Inf somewhere (or an overflow): the general path sorts it out
+    mean = total / wide.size
+    deviations = wide - mean
+    m2 = float((deviations * deviations).sum())
+    return {"nan": 0, "inf": 0, "count": int(wide.size), "mean": float(mean),
+            "std": float(np.sqrt(m2 / wide.size)), "m2": m2,
+            "min": float(wide.min()), "max": float(wide.max())}
 
 
 def _blocks(values: np.ndarray):
@@ -94,7 +119,38 @@ def _combine(parts) -> dict[str, Any]:
 
 
 def gate_stats(weights: CanonicalWeights) -> dict[str, dict[str, Any]]:
-    return {name: array_stats(weights[name]) for name in CANONICAL_NAMES if name in weights}
+    names = [name for name in CANONICAL_NAMES if name in weights]
+    together = _small_cell_stats([np.asarray(weights[name]) for name in names])
+    if together is not None:
+        return dict(zip(names, together))
+    return {name: array_stats(weights[name]) for name in names}
+
+
+def _small_cell_stats(arrays: list[np.ndarray]) -> list[dict[str, Any]] | None:
+    """`array_stats` of a small cell's arrays all at once: one float64 copy of them end to end
+    and the sums of each array's segment (`reduceat`), a dozen NumPy calls per cell instead
+    of a dozen per array (a file of 2000 small cells has 24000 arrays). `reduceat` adds in
+    order where `sum` adds pairwise: the figures agree with `array_stats` to a few units in
+    the last place. None when the general path must decide (big, empty, not numbers, NaN
+    or Inf)."""
+    sizes = [array.size for array in arrays]
+    if not arrays or 0 in sizes or max(sizes) > SMALL_ELEMENTS \
+            or any(array.dtype.kind not in "fiu" for array in arrays):
+        return None
+    flat = np.concatenate([array.astype(np.float64).reshape(-1) for array in arrays])
+    starts = np.cumsum([0, *sizes[:-1]])
+    counts = np.asarray(sizes, dtype=np.float64)
+    totals = np.add.reduceat(flat, starts)
+    if not np.isfinite(totals).all():
+        return None
+    means = totals / counts
+    deviations = flat - np.repeat(means, sizes)
+    m2 = np.add.reduceat(deviations * deviations, starts)
+    stds = np.sqrt(m2 / counts)
+    lows, highs = np.minimum.reduceat(flat, starts), np.maximum.reduceat(flat, starts)
+    return [{"shape": list(array.shape), "nan": 0, "inf": 0, "mean": float(mean),
+             "std": float(std), "min": float(low), "max": float(high)}
+            for array, mean, std, low, high in zip(arrays, means, stds, lows, highs)]
 
 
 def looks_untrained(cell: GruCell, weights: CanonicalWeights) -> bool:

@@ -95,6 +95,8 @@ class _WireError(ValueError):
 # --- protobuf wire format ---------------------------------------------------------------------
 
 def _varint(buf: bytes, pos: int) -> tuple[int, int]:
+    if pos < len(buf) and buf[pos] < 0x80:  # one byte: most tags, sizes and lengths
+        return buf[pos], pos + 1
     result = shift = 0
     while True:
         if pos >= len(buf):
@@ -119,7 +121,11 @@ def _fields(buf: bytes) -> dict[int, list]:
     fields: dict[int, list] = {}
     pos, end = 0, len(buf)
     while pos < end:
-        tag, pos = _varint(buf, pos)
+        tag = buf[pos]
+        if tag < 0x80:
+            pos += 1
+        else:
+            tag, pos = _varint(buf, pos)
         number, wire_type = tag >> 3, tag & 7
         if number == 0:
             raise _WireError("field number 0")
