@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -24,7 +25,8 @@ from .cells import CanonicalWeights, GruCell, GruModule
 from .errors import InexactConversionError, UsageError
 from .families.canonical import METADATA_KEY
 from .tensors import MemorySource
-from .verify import DEFAULT_TOLERANCE, Verification, verify_modules
+from .verify import (DEFAULT_TOLERANCE, CheckInputs, ModuleRunner, Verification, check_dtype,
+                     verify_modules)
 from .writers import ArrayWriter, array_writer, check_output, header_hint, output_format
 
 
@@ -189,10 +191,18 @@ def write_conversion(conversion: Conversion, out: Path, force: bool, inputs: lis
     cells = [cell for module in conversion.modules for cell in module.cells]
     ticks = iter(progress(cells)) if progress is not None else None
 
+    # The source's side of the proof runs as each cell is converted (its weights are in
+    # hand), so that the proof after the write reads only the written file.
+    runners = {module.name: ModuleRunner(module, partial(CheckInputs.of, module),
+                                         check_dtype(module))
+               for module in conversion.modules}
+
     def weights_of(cell: GruCell) -> CanonicalWeights:
         if ticks is not None:
             next(ticks, None)
-        return checkpoint.read_weights(cell)
+        weights = checkpoint.read_weights(cell)
+        runners[cell.module].feed(cell, dict(weights))
+        return weights
 
     metadata = conversion.metadata(None)
     factory = None
@@ -211,7 +221,8 @@ def write_conversion(conversion: Conversion, out: Path, force: bool, inputs: lis
         with writer.proof_source() as written, open_checkpoint(written) as back:
             verification = verify_modules(
                 conversion.modules, checkpoint.read_weights, back.modules, back.read_weights,
-                conversion.tolerance, allow_reset_difference=bool(conversion.inexact_cells))
+                conversion.tolerance, allow_reset_difference=bool(conversion.inexact_cells),
+                runs_a={name: runner.result() for name, runner in runners.items()})
         conversion.verification = verification
         _refuse_failures(conversion, verification)
         writer.replace_metadata(writer.path, conversion.metadata(verification))

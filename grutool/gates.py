@@ -29,12 +29,44 @@ def split_gates(fused: np.ndarray, order: str, prefix: str,
 
 
 def fuse_gates(weights: CanonicalWeights, order: str, prefix: str,
-               orientation: str | None = None) -> np.ndarray:
-    """The inverse of `split_gates`: a bias absent from `weights` is zeros."""
+               orientation: str | None = None, out: np.ndarray | None = None) -> np.ndarray:
+    """The inverse of `split_gates`: a bias absent from `weights` is zeros. `out`: where to
+    write the result (e.g. one direction's slot of a stacked tensor)."""
     hidden = weights["W_hn"].shape[0]
     blocks = [weights.get(prefix + gate) for gate in order]
     if prefix.startswith("b_"):
         dtype = weights["W_hn"].dtype
-        return np.concatenate([np.zeros(hidden, dtype) if b is None else b for b in blocks])
-    fused = np.concatenate(blocks, axis=1)
-    return np.ascontiguousarray(fused.T) if orientation == W_AT_X else fused
+        return np.concatenate([np.zeros(hidden, dtype) if b is None else b for b in blocks],
+                              out=out)
+    if orientation != W_AT_X:
+        return np.concatenate(blocks, axis=1, out=out)
+    # W @ x: each block transposed straight into its rows of the result (one copy, not a
+    # concatenation and then a transposed copy of it).
+    shape = (sum(b.shape[1] for b in blocks), blocks[0].shape[0])
+    fused = np.empty(shape, np.result_type(*blocks)) if out is None else out
+    row = 0
+    for block in blocks:
+        c_order_copy(block.T, out=fused[row:row + block.shape[1]])
+        row += block.shape[1]
+    return fused
+
+
+# Tiles of this many rows and columns: a transposed copy made tile by tile reads and writes
+# memory that stays in the cache, 2-4x faster than NumPy's copy of a transposed view.
+TILE = 256
+
+
+def c_order_copy(array: np.ndarray, dtype: "np.typing.DTypeLike | None" = None,
+                 out: np.ndarray | None = None) -> np.ndarray:
+    """A C-contiguous copy of `array` (into `out` if given), tile by tile where it is a
+    2-D array stored column by column (a transposed view)."""
+    if out is None:
+        out = np.empty(array.shape, dtype or array.dtype)
+    if array.ndim != 2 or not array.flags.f_contiguous or array.flags.c_contiguous:
+        out[...] = array
+        return out
+    rows, columns = array.shape
+    for top in range(0, rows, TILE):
+        for left in range(0, columns, TILE):
+            out[top:top + TILE, left:left + TILE] = array[top:top + TILE, left:left + TILE]
+    return out

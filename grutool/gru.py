@@ -21,6 +21,7 @@ import numpy as np
 
 from .activations import ACTIVATIONS
 from .cells import FORWARD, GruCell, GruModule
+from .gates import c_order_copy
 
 
 def run_cell(weights: Mapping[str, np.ndarray], inputs: np.ndarray, reset_after: bool,
@@ -63,12 +64,15 @@ def run_cell_sequences(weights: dict[str, np.ndarray], sequences: Sequence[np.nd
     flat = np.concatenate([x.reshape(count, -1) for x, count in zip(inputs, lengths)])
     projected = {}
     for g in "rzn":
-        # A fresh contiguous copy on both sides of a comparison: the same values in the same
-        # layout take the same path through BLAS, so equal weights give equal outputs.
-        matrix = np.array(weights.pop(f"W_i{g}"), dtype, order="C")
+        # A matrix-matrix product: BLAS packs its operands whatever their layout, so a view
+        # (a block of a fused tensor, a transposed one) gives the same result as a copy.
+        matrix = np.asarray(weights.pop(f"W_i{g}"), dtype)
         projected[g] = np.split(flat @ matrix + bias(f"b_i{g}"), np.cumsum(lengths)[:-1])
         del matrix
-    w_hr, w_hz, w_hn = (np.array(weights.pop(f"W_h{g}"), dtype, order="C") for g in "rzn")
+    # Vector-matrix products take a different path through BLAS for a matrix stored by
+    # columns (a transposed view): such a matrix is copied row by row, so that equal weights
+    # in any layout give equal outputs.
+    w_hr, w_hz, w_hn = (_by_rows(weights.pop(f"W_h{g}"), dtype) for g in "rzn")
     b_hr, b_hz, b_hn = bias("b_hr"), bias("b_hz"), bias("b_hn")
     weights.clear()
     results = []
@@ -90,6 +94,14 @@ def run_cell_sequences(weights: dict[str, np.ndarray], sequences: Sequence[np.nd
             outputs[t] = h
         results.append(outputs)
     return results
+
+
+def _by_rows(matrix: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """`matrix` in `dtype` with each row contiguous: itself where it is, else a copy."""
+    matrix = np.asarray(matrix)
+    if matrix.dtype == dtype and matrix.ndim == 2 and matrix.strides[1] == matrix.itemsize:
+        return matrix
+    return c_order_copy(matrix, dtype)
 
 
 def merge_outputs(outputs: Sequence[np.ndarray], merge: str | None) -> np.ndarray:

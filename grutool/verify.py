@@ -145,16 +145,104 @@ def check_dtype(*modules: GruModule) -> np.dtype:
     return np.dtype(np.float64 if wide else np.float32)
 
 
+@dataclass
+class CheckInputs:
+    """What both sides of a module's check run on: the sequences, and per sequence the
+    initial state of the cell in each place (model order), the same on both sides."""
+
+    sequences: list[np.ndarray]
+    states: list[list[np.ndarray]]
+
+    @classmethod
+    def of(cls, module: GruModule, seed: int = 0) -> "CheckInputs":
+        sequences = random_inputs(module.input_size, seed=seed, lengths=CHECK_LENGTHS,
+                                  batch=CHECK_BATCH)
+        rng = np.random.default_rng(seed + 1)
+        # Every cell starts from a random non-zero state, the same for the two cells in its place.
+        states = [[rng.uniform(-1.0, 1.0, size=(x.shape[1], cell.hidden_size))
+                   for cell in module.ordered_cells()] for x in sequences]
+        return cls(sequences, states)
+
+
+@dataclass
+class SideRun:
+    """One side of a module's check, run: each cell's outputs (model order) and the
+    module's, per sequence, computed in `dtype`."""
+
+    dtype: np.dtype
+    cells: list[list[np.ndarray]]
+    outputs: list[np.ndarray]
+
+
+class ModuleRunner:
+    """Runs one side of a module's check layer by layer, as its cells' weights arrive in
+    model order (`feed`), holding one cell's weights at a time: the check of a conversion
+    runs the source while it is being converted, so the source is read once."""
+
+    def __init__(self, module: GruModule, inputs: Callable[[], CheckInputs], dtype: np.dtype):
+        """`inputs`: made when the first cell arrives, after its weights were read (and
+        bounded by what the machine can give: see grutool.memory)."""
+        self.module, self._make_inputs, self.dtype = module, inputs, np.dtype(dtype)
+        self.inputs: CheckInputs | None = None
+        self._layers = module.layers()
+        self._place = {id(cell): index for index, cell in enumerate(module.ordered_cells())}
+        self._layer_input: list[np.ndarray] = []
+        self._layer, self._done = 0, []
+        self._cells: list[list[np.ndarray] | None] = [None] * len(self._place)
+        self.broken = False  # cells came out of order: the run cannot be used
+
+    def feed(self, cell: GruCell, weights: CanonicalWeights) -> None:
+        """Run `cell` over every sequence; `weights` is consumed (see gru.run_cell_sequences)."""
+        if self.broken or self._layer >= len(self._layers) \
+                or not any(cell is other for other in self._layers[self._layer]):
+            self.broken = True
+            return
+        if self.inputs is None:
+            self.inputs = self._make_inputs()
+            self._layer_input = [x.astype(self.dtype) for x in self.inputs.sequences]
+        place = self._place[id(cell)]
+        initial = [state[place] for state in self.inputs.states]
+        with blas_threads(1):  # vector-matrix products: see grutool.threads
+            self._cells[place] = run_cell_in_module(cell, weights, self._layer_input, initial,
+                                                    self.dtype)
+        self._done.append(cell)
+        layer = self._layers[self._layer]
+        if len(self._done) == len(layer):
+            outputs = [self._cells[self._place[id(c)]] for c in layer]
+            self._layer_input = [merge_outputs([o[s] for o in outputs], self.module.merge)
+                                 for s in range(len(self.inputs.sequences))]
+            self._layer, self._done = self._layer + 1, []
+
+    def result(self) -> SideRun | None:
+        """The run, or None when it is incomplete or its cells came out of order."""
+        if self.broken or self._layer != len(self._layers):
+            return None
+        return SideRun(self.dtype, list(self._cells), self._layer_input)
+
+
+def run_side(module: GruModule, weights_of: WeightsOf, inputs: CheckInputs,
+             dtype: np.dtype) -> SideRun:
+    """One side of a module's check: layer by layer, one cell's weights read, run over every
+    sequence and dropped before the next cell's are read."""
+    runner = ModuleRunner(module, lambda: inputs, dtype)
+    for cell in module.ordered_cells():
+        runner.feed(cell, dict(weights_of(cell)))
+    run = runner.result()
+    assert run is not None
+    return run
+
+
 def compare_modules(module_a: GruModule, weights_a: WeightsOf, module_b: GruModule,
-                    weights_b: WeightsOf, seed: int = 0, allow_reset_difference: bool = False
-                    ) -> tuple[ModuleComparison, list[CellComparison]]:
+                    weights_b: WeightsOf, seed: int = 0, allow_reset_difference: bool = False,
+                    run_a: SideRun | None = None) -> tuple[ModuleComparison, list[CellComparison]]:
     """Structure first, then the two whole modules run on the same random sequences.
     `allow_reset_difference`: measure an inexact conversion (reset placement changed).
+    `run_a`: side A already run (by a `ModuleRunner` on `CheckInputs.of(module_a, seed)`).
 
-    Layer by layer, and within a layer one cell of one side at a time: a cell's weights are
-    read, run over every sequence and dropped before the next cell's are read, so memory
-    holds one cell whatever the size of the module. Each side's layer k+1 reads its own
-    layer k's (merged) outputs, so the last layer's outputs are the whole modules'."""
+    Each side runs layer by layer, one cell of one side in memory at a time (`run_side`):
+    memory holds one cell whatever the size of the module. Each side's layer k+1 reads its
+    own layer k's (merged) outputs, so the last layer's outputs are the whole modules'; each
+    cell's outputs are compared with the other side's cell in the same place."""
     cells_a, cells_b = module_a.ordered_cells(), module_b.ordered_cells()
     problem = structure_difference(module_a, module_b, allow_reset_difference) \
         or _unrunnable(module_a) \
@@ -164,47 +252,33 @@ def compare_modules(module_a: GruModule, weights_a: WeightsOf, module_b: GruModu
                   for a, b in zip(cells_a, cells_b)] if len(cells_a) == len(cells_b) else [])
         return ModuleComparison(module_a.name, module_b.name, None, problem), pairs
     dtype = check_dtype(module_a, module_b)
-    sequences = random_inputs(module_a.input_size, seed=seed, lengths=CHECK_LENGTHS,
-                              batch=CHECK_BATCH)
-    rng = np.random.default_rng(seed + 1)
-    # Every cell starts from a random non-zero state, the same for the two cells in its place.
-    states = [{a.name: rng.uniform(-1.0, 1.0, size=(x.shape[1], a.hidden_size))
-               for a in cells_a} for x in sequences]
-    inputs_a = [x.astype(dtype) for x in sequences]
-    inputs_b = list(inputs_a)
-    errors: dict[str, float] = {}
-    with blas_threads(1):  # vector-matrix products: see grutool.threads
-        for layer_a, layer_b in zip(module_a.layers(), module_b.layers(), strict=True):
-            outputs_a, outputs_b = [], []
-            for a, b in zip(layer_a, layer_b, strict=True):
-                initial = [state[a.name] for state in states]
-                out_a = run_cell_in_module(a, dict(weights_a(a)), inputs_a, initial, dtype)
-                out_b = run_cell_in_module(b, dict(weights_b(b)), inputs_b, initial, dtype)
-                errors[a.name] = max(_max_difference(x, y) for x, y in zip(out_a, out_b))
-                outputs_a.append(out_a)
-                outputs_b.append(out_b)
-            inputs_a = [merge_outputs([o[s] for o in outputs_a], module_a.merge)
-                        for s in range(len(sequences))]
-            inputs_b = [merge_outputs([o[s] for o in outputs_b], module_b.merge)
-                        for s in range(len(sequences))]
-    worst_module = max(_max_difference(x, y) for x, y in zip(inputs_a, inputs_b))
-    cells = [CellComparison(a.name, b.name, errors[a.name])
-             for a, b in zip(cells_a, cells_b, strict=True)]
+    inputs = CheckInputs.of(module_a, seed)
+    if run_a is None or run_a.dtype != dtype:
+        run_a = run_side(module_a, weights_a, inputs, dtype)
+    run_b = run_side(module_b, weights_b, inputs, dtype)
+    cells = [CellComparison(a.name, b.name,
+                            max(_max_difference(x, y) for x, y in zip(out_a, out_b)))
+             for a, b, out_a, out_b in zip(cells_a, cells_b, run_a.cells, run_b.cells,
+                                           strict=True)]
+    worst_module = max(_max_difference(x, y) for x, y in zip(run_a.outputs, run_b.outputs))
     return ModuleComparison(module_a.name, module_b.name, worst_module), cells
 
 
 def verify_modules(modules_a: list[GruModule], weights_a: WeightsOf,
                    modules_b: list[GruModule], weights_b: WeightsOf,
                    tolerance: float = DEFAULT_TOLERANCE, seed: int = 0,
-                   allow_reset_difference: bool = False) -> Verification:
-    """Compare two lists of modules, paired in model order."""
+                   allow_reset_difference: bool = False,
+                   runs_a: dict[str, SideRun | None] | None = None) -> Verification:
+    """Compare two lists of modules, paired in model order. `runs_a`: module name -> side A
+    already run, where it was (see `compare_modules`)."""
     result = Verification(tolerance)
     if len(modules_a) != len(modules_b):
         result.problem = modules_difference(modules_a, modules_b)
         return result
     for module_a, module_b in zip(modules_a, modules_b, strict=True):
         module, cells = compare_modules(module_a, weights_a, module_b, weights_b, seed,
-                                        allow_reset_difference)
+                                        allow_reset_difference,
+                                        (runs_a or {}).get(module_a.name))
         result.modules.append(module)
         result.comparisons.extend(cells)
     return result

@@ -310,7 +310,7 @@ class SafetensorsWriter(ArrayWriter):
     def __init__(self, path: Path, label: Path, hint: int = 0):
         super().__init__(path, label, hint)
         self._reserved = _align8(max(hint, 1024))
-        self._handle = path.open("wb")
+        self._handle = path.open("w+b")  # read too: the data may have to move (see below)
         self._handle.seek(8 + self._reserved)
         self._entries: dict[str, Any] = {}
         self._offset = 0

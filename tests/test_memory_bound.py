@@ -84,7 +84,7 @@ def test_a_memory_error_anywhere_is_one_line_exit_2(run, monkeypatch):
     def exhausted(*args, **kwargs):
         raise MemoryError("Unable to allocate 24.0 GiB for an array")
 
-    monkeypatch.setattr(stats, "array_stats", exhausted)
+    monkeypatch.setattr(stats, "gate_stats", exhausted)
     result = run("inspect", EXAMPLE)
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]

@@ -45,14 +45,19 @@ def cell_name(module: GruModule, cell: GruCell) -> str:
 
 
 def _layer_arrays(layer_cells: list[GruCell], weights: dict[str, CanonicalWeights]) -> dict[str, np.ndarray]:
-    ws, rs, bs = [], [], []
-    for cell in layer_cells:
+    # Each direction's blocks are written straight into its slot of the stacked float32 tensor.
+    directions = len(layer_cells)
+    hidden, inputs = layer_cells[0].hidden_size, layer_cells[0].input_size
+    arrays = {"W": np.empty((directions, 3 * hidden, inputs), np.float32),
+              "R": np.empty((directions, 3 * hidden, hidden), np.float32),
+              "B": np.empty((directions, 6 * hidden), np.float32)}
+    for index, cell in enumerate(layer_cells):
         w = weights[cell.name]
-        ws.append(fuse_gates(w, "zrn", "W_i", W_AT_X))
-        rs.append(fuse_gates(w, "zrn", "W_h", W_AT_X))
-        bs.append(np.concatenate([fuse_gates(w, "zrn", "b_i"), fuse_gates(w, "zrn", "b_h")]))
-    return {"W": np.stack(ws).astype(np.float32), "R": np.stack(rs).astype(np.float32),
-            "B": np.stack(bs).astype(np.float32)}
+        fuse_gates(w, "zrn", "W_i", W_AT_X, out=arrays["W"][index])
+        fuse_gates(w, "zrn", "W_h", W_AT_X, out=arrays["R"][index])
+        fuse_gates(w, "zrn", "b_i", out=arrays["B"][index, :3 * hidden])
+        fuse_gates(w, "zrn", "b_h", out=arrays["B"][index, 3 * hidden:])
+    return arrays
 
 
 def from_canonical(modules: list[GruModule], weights: dict[str, CanonicalWeights]) -> dict[str, np.ndarray]:
