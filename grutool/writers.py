@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import struct
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
@@ -52,24 +52,36 @@ def atomic_path(path: Path) -> Iterator[Path]:
     Any OSError on the way (no folder, no space, no permission) becomes an OutputError
     naming `path`, and the temporary file is removed whatever happened.
     """
+    # The name is chosen before the file is made, so that SIGINT or SIGTERM (which grutool
+    # turns into SystemExit) handled the instant after it is made still removes it.
+    temporary_path: Path | None = None
     try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial",
-                                             dir=path.parent)
-        os.close(handle)
-    except OSError as exc:
-        raise OutputError(f"cannot write: {exc.strerror or exc}", path) from exc
-    temporary_path = Path(temporary)
-    try:
+        for _ in range(TEMPORARY_NAME_ATTEMPTS):
+            # 64 random bits: a name no other file in this folder has
+            temporary_path = path.parent / f".{path.name}.{secrets.token_hex(8)}.partial"
+            try:
+                os.close(os.open(temporary_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL
+                                 | getattr(os, "O_BINARY", 0), 0o600))
+                break
+            except FileExistsError:
+                temporary_path = None
+        else:
+            raise OutputError("cannot write: no free temporary name beside it", path)
         yield temporary_path
-        # mkstemp makes the file private (0600); an output gets the usual mode, as open() would.
+        # Made private (0600); an output gets the usual mode, as open() would.
         os.chmod(temporary_path, 0o666 & ~_umask())
         os.replace(temporary_path, path)
     except OSError as exc:
-        temporary_path.unlink(missing_ok=True)
+        if temporary_path is not None:
+            temporary_path.unlink(missing_ok=True)
         raise OutputError(f"cannot write: {exc.strerror or exc}", path) from exc
     except BaseException:
-        temporary_path.unlink(missing_ok=True)
+        if temporary_path is not None:
+            temporary_path.unlink(missing_ok=True)
         raise
+
+
+TEMPORARY_NAME_ATTEMPTS = 100
 
 
 def _umask() -> int:
