@@ -12,6 +12,7 @@ TensorFlow doing the same in the same run.
 * many: 2000 small cells (a MultiRNNCell of 2000 GRUCells of 8 units), `inspect` printed
   to a pipe and `--json`.
 * startup: `grutool --help` against `python -c "import click"`.
+* proof: the numerical check of one cell of 256, 1024 and 2048 units, wall and CPU time.
 
 Prints markdown tables and the issue's targets, met or not.
 """
@@ -77,7 +78,7 @@ def child_env() -> dict[str, str]:
 
 
 def measure(command: list[str], runs: int, cleanup: Path | None = None) -> tuple[float, float]:
-    """Median wall time (s) and median peak RSS (MiB) of `command` over `runs` fresh
+    """Median wall time (s) and median peak RSS (MB, 10^6 bytes) of `command` over `runs` fresh
     processes, after one warm-up run. `cleanup`: a file the command writes, removed after
     each run so that the next one writes it anew."""
     walls, peaks = [], []
@@ -91,12 +92,12 @@ def measure(command: list[str], runs: int, cleanup: Path | None = None) -> tuple
         if index:  # the first run warms the page cache
             wall, peak = out.stdout.split()
             walls.append(float(wall))
-            peaks.append(int(peak) / 1024)
+            peaks.append(int(peak) * 1024 / 1e6)  # ru_maxrss is in KiB on Linux
     return statistics.median(walls), statistics.median(peaks)
 
 
 def table(rows: list[tuple[str, float, float, str]]) -> None:
-    print("| command | wall (s) | peak RSS (MiB) | target |\n|---|---:|---:|---|")
+    print("| command | wall (s) | peak RSS (MB) | target |\n|---|---:|---:|---|")
     for label, wall, peak, target in rows:
         print(f"| {label} | {wall:.2f} | {peak:.0f} | {target} |")
 
@@ -135,7 +136,7 @@ def bench_wide(runs: int) -> None:
                 (out / "k.npz").unlink(missing_ok=True)
                 command = [*command, "--force"]
             results[label] = measure(command, runs, cleanup)
-            print(f"  {label}: {results[label][0]:.2f} s, {results[label][1]:.0f} MiB",
+            print(f"  {label}: {results[label][0]:.2f} s, {results[label][1]:.0f} MB",
                   file=sys.stderr)
         tf_wall = results[commands[-1][0]][0]
         for label, command, _, limit in commands:
@@ -213,12 +214,50 @@ def bench_startup(runs: int) -> None:
         print(f"| {label} | {wall:.3f} | {wall / base:.2f}{target} |")
 
 
+PROOF = """
+import sys, time
+import numpy as np
+from grutool.cells import GruCell, GruModule
+from grutool.verify import compare_modules
+units = int(sys.argv[1])
+rng = np.random.default_rng(0)
+scale = 1 / np.sqrt(units)
+weights = {name: rng.uniform(-scale, scale, (units, units)).astype(np.float32)
+           for name in ("W_ir", "W_iz", "W_in", "W_hr", "W_hz", "W_hn")}
+weights.update({name: rng.uniform(-scale, scale, units).astype(np.float32)
+                for name in ("b_ir", "b_iz", "b_in")})
+cell = GruCell("cell", "cell", 0, "forward", "tf-gru-cell", units, units, False, "float32", [])
+module = GruModule("cell", [cell])
+start, cpu = time.perf_counter(), time.process_time()
+result, _ = compare_modules(module, lambda c: weights, module, lambda c: weights)
+print(time.perf_counter() - start, time.process_time() - cpu, result.max_abs_error)
+"""
+
+
+def bench_proof(runs: int) -> None:
+    """The numerical check of one cell, both sides, weights already in memory: wall and CPU
+    time (all threads) in a fresh process, median over the runs."""
+    print("\nThe check of one cell (both sides, sequences of 1, 7 and 23 steps); median of "
+          f"{runs} fresh processes\n")
+    print("| units (I = H) | wall (s) | CPU (s) | max abs difference |\n|---:|---:|---:|---:|")
+    for units in (256, 1024, 2048):
+        values = []
+        for _ in range(runs):
+            out = subprocess.run([sys.executable, "-c", PROOF, str(units)], capture_output=True,
+                                 text=True, env=child_env(), check=True).stdout.split()
+            values.append([float(v) for v in out])
+        wall, cpu, error = (statistics.median(column) for column in zip(*values))
+        target = " (target: well under 1 s)" if units == 2048 else ""
+        print(f"| {units} | {wall:.3f} | {cpu:.3f}{target} | {error:g} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--only", choices=["wide", "many", "startup"])
+    parser.add_argument("--only", choices=["wide", "many", "startup", "proof"])
     args = parser.parse_args()
-    for name, bench in (("startup", bench_startup), ("many", bench_many), ("wide", bench_wide)):
+    for name, bench in (("startup", bench_startup), ("proof", bench_proof), ("many", bench_many),
+                        ("wide", bench_wide)):
         if args.only in (None, name):
             bench(args.runs)
 
