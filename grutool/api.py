@@ -2,18 +2,55 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
 
-from . import families
+from . import families, memory
 from .cells import CANONICAL_NAMES, CanonicalWeights, GruCell, GruModule, Recognition
 from .errors import NoCellsError, UsageError
 from .readers import open_source
 from .reading import Reading, ReadingOptions, read_cells
 from .tensors import TensorSource
+
+
+# What `Checkpoint.canonical` keeps of the cells it has read, for a caller that asks for the
+# same cell again (`check` walks the cells twice): at most this many bytes, least recently
+# used first out, so the cache never grows with the number or the size of the cells.
+CANONICAL_CACHE_BYTES = 64 * 2**20
+
+
+class _CanonicalCache:
+    """Cell name -> canonical arrays, bounded by their total size."""
+
+    def __init__(self, limit: int = CANONICAL_CACHE_BYTES):
+        self.limit = limit
+        self._entries: OrderedDict[str, tuple[CanonicalWeights, int]] = OrderedDict()
+        self._bytes = 0
+
+    def get(self, name: str) -> CanonicalWeights | None:
+        entry = self._entries.get(name)
+        if entry is None:
+            return None
+        self._entries.move_to_end(name)
+        return entry[0]
+
+    def put(self, name: str, weights: CanonicalWeights) -> None:
+        size = sum(array.nbytes for array in weights.values())
+        if size > self.limit:
+            return
+        self._entries[name] = (weights, size)
+        self._bytes += size
+        while self._bytes > self.limit:
+            _, (_, dropped) = self._entries.popitem(last=False)
+            self._bytes -= dropped
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._bytes = 0
 
 
 @dataclass
@@ -24,7 +61,9 @@ class Checkpoint:
     recognition: Recognition
     # The names recognition saw, the copies of the weights, the options (--rename, --slot).
     reading: Reading | None = None
-    _canonical_cache: dict[str, CanonicalWeights] = field(default_factory=dict, repr=False)
+    _cache: _CanonicalCache = field(default_factory=_CanonicalCache, repr=False)
+    # The keys `split` wrote, in order.
+    written: list[str] = field(default_factory=list, repr=False)
 
     @property
     def path(self) -> Path:
@@ -55,16 +94,30 @@ class Checkpoint:
 
     def canonical(self, cell: GruCell | str) -> CanonicalWeights:
         """The cell's per-gate arrays (`W_ir` … `b_hn`, absent biases omitted), x @ W
-        orientation, source dtype. Reads only this cell's tensors."""
+        orientation, source dtype, each a contiguous array of its own. Reads only this cell's
+        tensors; the last cells read are kept up to CANONICAL_CACHE_BYTES."""
         if isinstance(cell, str):
             cell = self.cell(cell)
-        if cell.name not in self._canonical_cache:
-            read = self.reading.view.read if self.reading is not None else self.source.read
+        cached = self._cache.get(cell.name)
+        if cached is not None:
+            return cached
+        weights = self.read_weights(cell)
+        with memory.named(self.path, f"copying the arrays of {cell.name}"):
+            weights = {name: np.ascontiguousarray(array) for name, array in weights.items()}
+        self._cache.put(cell.name, weights)
+        return weights
+
+    def read_weights(self, cell: GruCell | str) -> CanonicalWeights:
+        """The cell's canonical arrays as its family makes them: views into the tensors read
+        where a gate is a block of a fused tensor (no copy), nothing kept. For one pass over
+        the cells (`inspect`, `split`, `convert`, `verify`), holding one cell at a time.
+        Reads go through the names recognition saw (--rename, object-graph names, --slot)."""
+        if isinstance(cell, str):
+            cell = self.cell(cell)
+        read = self.reading.view.read if self.reading is not None else self.source.read
+        with memory.named(self.path, f"reading {cell.name}"):
             weights = families.to_canonical(cell, read)
-            self._canonical_cache[cell.name] = {
-                name: np.ascontiguousarray(weights[name]) for name in CANONICAL_NAMES
-                if name in weights}
-        return self._canonical_cache[cell.name]
+        return {name: weights[name] for name in CANONICAL_NAMES if name in weights}
 
     def file_name(self, name: str) -> str:
         """The file's own tensor that reading `name` (a name recognition saw, after
@@ -76,8 +129,9 @@ class Checkpoint:
         is read): the family splits zero-stride stand-ins of the right shapes."""
         if isinstance(cell, str):
             cell = self.cell(cell)
-        if cell.name in self._canonical_cache:
-            return {name: array.shape for name, array in self._canonical_cache[cell.name].items()}
+        cached = self._cache.get(cell.name)
+        if cached is not None:
+            return {name: array.shape for name, array in cached.items()}
         # Names as recognition saw them (after --rename), copies (--slot) included.
         infos = self.reading.view.infos if self.reading is not None else self.source.infos
 
@@ -108,6 +162,7 @@ class Checkpoint:
             raise NoCellsError(self.no_cells_message(), self.path)
 
     def close(self) -> None:
+        self._cache.clear()
         self.source.close()
 
     def __enter__(self) -> "Checkpoint":
@@ -158,7 +213,8 @@ def split_metadata(checkpoint: Checkpoint) -> dict[str, Any]:
 
 
 def split_arrays(checkpoint: Checkpoint) -> dict[str, np.ndarray]:
-    """`<cell name>/<canonical name>` -> array, for every cell."""
+    """`<cell name>/<canonical name>` -> array, for every cell (all in memory at once; `split`
+    itself writes one cell at a time)."""
     return {f"{cell.name}/{name}": array for cell in checkpoint.cells
             for name, array in checkpoint.canonical(cell).items()}
 
@@ -167,9 +223,12 @@ def split(path: str | Path, out: str | Path, force: bool = False, reader: str = 
           progress: "Progress | None" = None, layout: str | None = None,
           rename: "Iterable[str] | str | None" = None, slot: str | None = None) -> Checkpoint:
     """Write every cell's canonical arrays of `path` to `out` (.npz, .h5 or .safetensors).
-    `progress`, if given, wraps the loop that reads the cells (e.g. to show a progress bar).
-    `rename` and `slot` as for `open_checkpoint`; the metadata records them."""
-    from .writers import check_output, output_format, write_arrays
+    `progress`, if given, wraps the loop over the cells (e.g. to show a progress bar).
+    `rename` and `slot` as for `open_checkpoint`; the metadata records them.
+
+    One cell at a time: its arrays are read, written and dropped before the next cell is
+    read, so memory holds one cell, whatever the size of the file."""
+    from .writers import array_writer, check_output, header_hint, output_format
 
     out = Path(out)
     output_format(out)
@@ -178,9 +237,15 @@ def split(path: str | Path, out: str | Path, force: bool = False, reader: str = 
         check_output(out, force, checkpoint.source.files)
         from .progress import steps
 
-        for cell in steps(progress, checkpoint.cells, "reading"):
-            checkpoint.canonical(cell)  # cached: the write below reads nothing again
-        write_arrays(out, split_arrays(checkpoint), split_metadata(checkpoint))
+        metadata = split_metadata(checkpoint)
+        cells = checkpoint.cells
+        names = [f"{cell.name}/{name}" for cell in cells for name in CANONICAL_NAMES]
+        with array_writer(out, header_hint(names, metadata)) as writer:
+            for cell in steps(progress, cells, "reading"):
+                for name, array in checkpoint.read_weights(cell).items():
+                    writer.add(f"{cell.name}/{name}", array)
+            writer.finish(metadata)
+        checkpoint.written = list(writer.names)
         return checkpoint
 
 
@@ -193,6 +258,7 @@ def inspect_report(checkpoint: Checkpoint, with_stats: bool = True, cell: str | 
     Per tensor, `cells` names the cells that read it. `cell` keeps one cell (and its
     module). `progress` wraps the loop that reads the cells. `ok` is false, with `error`,
     when the file holds no GRU cell (then `other_recurrent` says what it holds instead).
+    Each cell's arrays are read, summarised and dropped before the next cell is read.
     """
     from .progress import steps
     from .stats import cell_problems, gate_stats
@@ -208,9 +274,11 @@ def inspect_report(checkpoint: Checkpoint, with_stats: bool = True, cell: str | 
     for found in steps(progress, chosen, "reading") if with_stats else chosen:
         entry = found.to_json()
         if with_stats:
-            weights = checkpoint.canonical(found)
-            entry["gates"] = gate_stats(weights)
-            entry["problems"] = cell_problems(found, weights)
+            weights = checkpoint.read_weights(found)
+            with memory.named(checkpoint.path, f"summarising {found.name}"):
+                entry["gates"] = gate_stats(weights)
+                entry["problems"] = cell_problems(found, weights, entry["gates"])
+            del weights
         else:
             entry["gates"] = {name: {"shape": list(shape)}
                               for name, shape in checkpoint.canonical_shapes(found).items()}

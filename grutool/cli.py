@@ -6,11 +6,7 @@ act on; 2 error (bad usage, unreadable input, unwritable output).
 
 from __future__ import annotations
 
-import json
-import signal
 import sys
-import threading
-import traceback
 from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -84,6 +80,8 @@ def _fail(ctx: click.Context, message: str, code: int, debug: bool,
     """The end of every failed command: the traceback on --debug, the JSON object on
     --json, the one line on stderr, the exit code."""
     if debug:
+        import traceback
+
         traceback.print_exc()
     if _json_requested(ctx):
         emit_json({"ok": False, "error": message, **({"path": path} if path else {})})
@@ -129,6 +127,10 @@ class GrutoolCommand(click.Command):
             raise
         except KeyboardInterrupt:
             _fail(ctx, "interrupted", 130, False)
+        except MemoryError as exc:  # not a bug: the input needs more than the machine has
+            detail = (str(exc).strip().splitlines() or ["MemoryError"])[0][:200]
+            _fail(ctx, f"out of memory ({detail}) (free memory or use a larger machine)", 2,
+                  debug)
         except Exception as exc:  # a bug in grutool: still one line, traceback on --debug
             message = str(exc).split("\n")[0][:300]
             _fail(ctx, f"internal error: {type(exc).__name__}: {message} "
@@ -200,6 +202,8 @@ def several_paths(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def emit_json(data: Any) -> None:
+    import json
+
     click.echo(json.dumps(data, indent=2, allow_nan=False))
 
 
@@ -234,6 +238,8 @@ def _traced(work: Callable[[Path], Any], debug: bool) -> Callable[[Path], Any]:
             return work(path)
         except GrutoolError:
             if debug:
+                import traceback
+
                 traceback.print_exc()
             raise
     return run
@@ -267,6 +273,9 @@ def _exit_on_sigterm() -> None:
     """Make SIGTERM raise SystemExit(143), so that `finally` blocks run: an atomic write
     (writers.atomic_path) then removes its `.partial` file instead of leaving it behind.
     Only the main thread may set handlers; the previous one is restored when the command ends."""
+    import signal
+    import threading
+
     if threading.current_thread() is not threading.main_thread():
         return
 
@@ -385,7 +394,7 @@ def split(path: Path, out: Path, force: bool, as_json: bool, reader: str,
                             progress=progress_hook(progress_wanted(as_json, quiet)))
     result = {"path": str(checkpoint.path), "ok": True, "out": str(out),
               "cells": [cell.name for cell in checkpoint.cells],
-              "arrays": sum(len(checkpoint.canonical(cell)) for cell in checkpoint.cells)}
+              "arrays": len(checkpoint.written)}
     if as_json:
         emit_json(result)
     elif not quiet:
@@ -436,10 +445,10 @@ def convert(path: Path, to: str, out: Path, module: str | None, allow_inexact: b
     with open_checkpoint(path, reader=reader, layout=assume_layout, rename=rename,
                          slot=slot) as checkpoint:
         conversion = convert_checkpoint(checkpoint, to, module=module,
-                                        allow_inexact=allow_inexact, tolerance=tolerance,
-                                        progress=progress_hook(progress_wanted(as_json, quiet)))
+                                        allow_inexact=allow_inexact, tolerance=tolerance)
         try:
-            write_conversion(conversion, out, force, checkpoint.source.files)
+            write_conversion(conversion, out, force, checkpoint.source.files,
+                             progress=progress_hook(progress_wanted(as_json, quiet)))
         except VerificationError as exc:
             if as_json:  # the measurements say where it went wrong: keep them
                 emit_json({**conversion.to_json(), "ok": False, "error": exc.one_line()})
@@ -452,7 +461,7 @@ def convert(path: Path, to: str, out: Path, module: str | None, allow_inexact: b
     elif not quiet:
         verification = conversion.verification
         error = verification.max_abs_error
-        click.echo(f"Wrote {_count(len(conversion.arrays), 'tensor')} for {to} to {out}")
+        click.echo(f"Wrote {_count(len(conversion.keys), 'tensor')} for {to} to {out}")
         verdict = (f"within the tolerance {tolerance:g}" if verification.ok else
                    f"OUTSIDE the tolerance {tolerance:g} (allowed by --allow-inexact)")
         click.echo(f"Checked {_count(len(verification.modules), 'whole module')} "

@@ -57,6 +57,12 @@ class MissingExtraError(GrutoolError):
         self.extra = extra
 
 
+class MemoryLimitError(GrutoolError):
+    """Reading or building an array would need more memory than the machine can give (its
+    available RAM, the process's address-space limit). Checked before allocating
+    (`grutool.memory`); also what an unforeseen `MemoryError` becomes."""
+
+
 class UsageError(GrutoolError):
     """Options that contradict each other or name something that is not there."""
 

@@ -12,6 +12,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from .plain_table import print_table
+
 
 def console(stderr: bool = False) -> Console:
     # rich already drops colour when the stream is not a terminal; NO_COLOR is honoured
@@ -157,7 +159,7 @@ def _render_cell(cell: dict[str, Any], out: Console) -> None:
                       _number(stats["std"]), _number(stats["min"]), _number(stats["max"]),
                       Text(", ".join(flags), style="bold red") if flags else "")
     if gates:
-        out.print(table)
+        print_table(out, table)  # plain text written directly where rich would write the same
     lines = [(line, "") for line in _wrapped("  ".join(extras).split(" "), width)]
     lines += [(line, "") for line in
               _wrapped(["from", *_tensor_list(cell["name"], cell["source_tensors"])], width)]

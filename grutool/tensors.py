@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import memory
 from .errors import InputError
 
 if TYPE_CHECKING:
@@ -31,6 +32,33 @@ class TensorInfo:
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
+
+    @property
+    def nbytes(self) -> int | None:
+        """What the tensor takes in memory, or None for strings, objects, unknown dtypes."""
+        itemsize = _itemsize(self.dtype)
+        if itemsize is None:
+            return None
+        count = 1
+        for size in self.shape:
+            count *= size
+        return count * itemsize
+
+
+_ITEMSIZES: dict[str, int | None] = {"bfloat16": 2, "string": None, "object": None}
+
+
+def _itemsize(dtype: str) -> int | None:
+    if dtype not in _ITEMSIZES:
+        import numpy as np
+
+        try:
+            numpy_dtype = np.dtype(dtype)
+            _ITEMSIZES[dtype] = None if numpy_dtype.hasobject else numpy_dtype.itemsize
+        except (TypeError, ValueError):
+            # ml_dtypes' names (float8_e4m3fn, ...) are one byte; anything else is unknown
+            _ITEMSIZES[dtype] = 1 if dtype.startswith("float8") else None
+    return _ITEMSIZES[dtype]
 
 
 @dataclass
@@ -54,12 +82,24 @@ class TensorSource:
         return list(self.infos.values())
 
     def read(self, name: str) -> "np.ndarray":
-        if name not in self.infos:
+        """One tensor's values. A tensor that needs more memory than the machine can give is
+        refused before anything is allocated for it (`grutool.memory`)."""
+        info = self.infos.get(name)
+        if info is None:
             raise InputError(f"no tensor named {name!r}", self.path)
-        return self._read(name)
+        self._check(name)
+        nbytes = info.nbytes
+        if nbytes is not None:
+            memory.require(nbytes, f"tensor {name!r} {list(info.shape)} {info.dtype}", self.path)
+        with memory.named(self.path, f"reading tensor {name!r}"):
+            return self._read(name)
 
     def _read(self, name: str) -> "np.ndarray":  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _check(self, name: str) -> None:
+        """What a reader checks of a tensor before anything is allocated for it (a file that
+        declares more than it holds is corrupt, whatever the machine's memory)."""
 
     def size_bytes(self) -> int:
         return sum(f.stat().st_size for f in self.files if f.exists())

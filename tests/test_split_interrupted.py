@@ -1,5 +1,6 @@
-"""A `split` killed while it writes leaves no output: SIGTERM cleans its temporary file up,
-SIGKILL (which nothing can catch) may leave a hidden `.partial` file but never the output name.
+"""A `split` (or `convert`) killed while it writes leaves no output: SIGTERM cleans its
+temporary file up, even the instant after it is made; SIGKILL (which nothing can catch) may
+leave a hidden `.partial` file but never the output name.
 
 The split writes to `.<name>.<random>.partial` beside the output and renames it into place
 when complete (grutool.writers.atomic_path); the signal is sent as soon as that file appears.
@@ -36,8 +37,9 @@ def big_input(tmp_path_factory) -> Path:
     return path
 
 
-def split_and_signal(source: Path, out: Path, signum: int) -> tuple[int, list[str]]:
-    process = subprocess.Popen([sys.executable, "-m", "grutool.cli", "split", str(source),
+def split_and_signal(source: Path, out: Path, signum: int,
+                     command: tuple[str, ...] = ("split",)) -> tuple[int, list[str]]:
+    process = subprocess.Popen([sys.executable, "-m", "grutool.cli", *command, str(source),
                                 "--out", str(out)], stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
@@ -62,6 +64,22 @@ def split_and_signal(source: Path, out: Path, signum: int) -> tuple[int, list[st
 def test_sigterm_midway_leaves_nothing(big_input, tmp_path):
     out = tmp_path / "weights.npz"
     code, left = split_and_signal(big_input, out, signal.SIGTERM)
+    if code == 0:
+        pytest.skip("the write finished before the signal arrived")
+    assert code == 128 + signal.SIGTERM
+    assert left == [], f"left behind: {left}"
+
+
+@pytest.mark.parametrize("command, name", [
+    (("split",), "weights.h5"), (("split",), "weights.safetensors"),
+    (("convert", "--to", "keras"), "keras.npz"), (("convert", "--to", "tf"), "tf.safetensors"),
+    (("convert", "--to", "keras"), "keras.h5")])
+def test_sigterm_midway_through_any_streamed_write_leaves_nothing(big_input, tmp_path, command,
+                                                                   name):
+    """Every format is written as a stream into the temporary file; `convert` then reads it
+    back for its proof. SIGTERM at any point of that removes the temporary file."""
+    out = tmp_path / name
+    code, left = split_and_signal(big_input, out, signal.SIGTERM, command)
     if code == 0:
         pytest.skip("the write finished before the signal arrived")
     assert code == 128 + signal.SIGTERM

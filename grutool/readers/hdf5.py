@@ -151,6 +151,13 @@ class Hdf5Source(TensorSource):
             raise CorruptFileError(f"cannot read dataset {name!r} ({first_line(exc)})",
                                    self.path) from exc
 
+    def _check(self, name: str) -> None:
+        try:
+            self._check_inflation(name, self._datasets[name])
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise CorruptFileError(f"cannot read dataset {name!r} ({first_line(exc)})",
+                                   self.path) from exc
+
     def _check_inflation(self, name: str, dataset) -> None:
         declared = dataset.nbytes
         if declared <= SMALL_DATASET_BYTES:

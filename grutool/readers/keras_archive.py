@@ -112,25 +112,16 @@ def _read_json(archive: zipfile.ZipFile, member: zipfile.ZipInfo | None,
 
 
 def _spool_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, path: Path):
-    """Copy one member into a file object h5py can read, never more than it declares."""
-    spool = tempfile.SpooledTemporaryFile(max_size=IN_MEMORY_BYTES)
+    """The member as a file object h5py can read, read in place in the archive, not copied
+    to a temporary file (the module docstring's spool is gone: see `zip_member`; a stored
+    member is a byte range of the archive, a deflated one is inflated block by block from
+    checkpoints). Never inflated beyond what it declares."""
+    from .zip_member import open_member
+
     try:
-        with archive.open(member) as handle:
-            copied = 0
-            while chunk := handle.read(COPY_CHUNK):
-                copied += len(chunk)
-                if copied > member.file_size:
-                    raise CorruptFileError(f"{member.filename} inflates beyond its declared "
-                                           f"{member.file_size} bytes", path)
-                spool.write(chunk)
-        spool.seek(0)
-        return spool
+        return open_member(path, member)
     except (*DAMAGED_ZIP_ERRORS, OSError) as exc:
-        spool.close()
         raise CorruptFileError(f"cannot read {member.filename}: {exc}", path) from exc
-    except BaseException:
-        spool.close()
-        raise
 
 
 # --- configs -------------------------------------------------------------------------------

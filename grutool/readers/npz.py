@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,7 @@ def matches(path: Path, head: bytes) -> bool:
 class NpzSource(TensorSource):
     def __init__(self, path: Path):
         super().__init__(path=path, format=FORMAT, files=[path])
+        self._handle = None
         try:
             self._zip = zipfile.ZipFile(path)
         except DAMAGED_ZIP_ERRORS as exc:
@@ -53,15 +55,20 @@ class NpzSource(TensorSource):
         try:
             members = check_zip_members(self._zip, path)
             self._members: dict[str, str] = {}
+            # name -> (member, bytes of its .npy header, dtype, Fortran order)
+            self._layout: dict[str, tuple[zipfile.ZipInfo, int, np.dtype, bool]] = {}
             for member in members:
                 if not member.filename.endswith(".npy"):
                     continue
                 name = member.filename[: -len(".npy")]
                 with self._zip.open(member) as handle:
-                    shape, dtype = _read_npy_header(handle, path, member.filename)
-                    _check_declared_size(handle.tell(), shape, dtype, member, path)
+                    shape, dtype, fortran = _read_npy_header(handle, path, member.filename)
+                    header_bytes = handle.tell()
+                    _check_declared_size(header_bytes, shape, dtype.name if not dtype.hasobject
+                                         else "object", member, path)
                 self._members[name] = member.filename
-                self.infos[name] = TensorInfo(name, shape, dtype)
+                self._layout[name] = (member, header_bytes, dtype, fortran)
+                self.infos[name] = TensorInfo(name, shape, "object" if dtype.hasobject else dtype.name)
         except DAMAGED_ZIP_ERRORS as exc:
             raise CorruptFileError(f"not a valid .npz (zip) archive: {exc}", path) from exc
         except OSError as exc:
@@ -72,17 +79,65 @@ class NpzSource(TensorSource):
         if info.dtype == "object":
             raise InputError(f"{name!r} holds Python objects, which grutool never unpickles",
                              self.path)
+        member, header_bytes, dtype, fortran = self._layout[name]
+        shape = info.shape[::-1] if fortran else info.shape
+        # Read straight into the array returned: a stored member from its bytes in the
+        # archive, its CRC-32 computed block by block on the way; a compressed one through
+        # zipfile, which inflates and checks it.
+        array = np.empty(shape, dtype=dtype)
+        target = memoryview(array.reshape(-1).view(np.uint8)) if array.size else memoryview(b"")
         try:
-            with self._zip.open(self._members[name]) as handle:
-                return np.lib.format.read_array(handle, allow_pickle=False)
+            if member.compress_type == zipfile.ZIP_STORED:
+                self._read_stored(name, member, header_bytes, target)
+            else:
+                with self._zip.open(member) as handle:
+                    handle.read(header_bytes)
+                    _fill(handle, target, name, self.path)
+                    if handle.read(1):
+                        raise CorruptFileError(f"array {name!r} holds more bytes than its "
+                                               "header declares", self.path)
         except (*DAMAGED_ZIP_ERRORS, OSError) as exc:
             raise CorruptFileError(f"cannot read array {name!r}: {exc}", self.path) from exc
+        return array.T if fortran else array
+
+    def _read_stored(self, name: str, member: zipfile.ZipInfo, header_bytes: int,
+                     target: memoryview) -> None:
+        from .zip_member import _data_offset, _pread, _pread_into
+
+        if self._handle is None:
+            self._handle = self.path.open("rb", buffering=0)
+        start = _data_offset(self._handle, member, self.path)
+        crc = zlib.crc32(_pread(self._handle, header_bytes, start))
+        position = start + header_bytes
+        for offset in range(0, len(target), READ_BLOCK_BYTES):
+            block = target[offset:offset + READ_BLOCK_BYTES]
+            if _pread_into(self._handle, block, position + offset) != len(block):
+                raise CorruptFileError(f"array {name!r} is truncated", self.path)
+            crc = zlib.crc32(block, crc)
+        if crc != member.CRC:
+            raise CorruptFileError(f"array {name!r} fails its CRC-32 check; the archive is "
+                                   "damaged", self.path)
 
     def close(self) -> None:
         self._zip.close()
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
 
 
-def _read_npy_header(handle, path: Path, member: str) -> tuple[tuple[int, ...], str]:
+READ_BLOCK_BYTES = 4 * 2**20
+
+
+def _fill(handle, target: memoryview, name: str, path: Path) -> None:
+    done = 0
+    while done < len(target):
+        count = handle.readinto(target[done:done + READ_BLOCK_BYTES])
+        if not count:
+            raise CorruptFileError(f"array {name!r} is truncated", path)
+        done += count
+
+
+def _read_npy_header(handle, path: Path, member: str) -> tuple[tuple[int, ...], np.dtype, bool]:
     try:
         version = np.lib.format.read_magic(handle)
         if version == (1, 0):
@@ -93,8 +148,7 @@ def _read_npy_header(handle, path: Path, member: str) -> tuple[tuple[int, ...], 
             raise ValueError(f"unknown .npy version {version}")
     except (ValueError, OSError, EOFError, SyntaxError) as exc:
         raise CorruptFileError(f"member {member} is not a valid .npy array: {exc}", path) from exc
-    name = "object" if dtype.hasobject else dtype.name
-    return tuple(int(n) for n in shape), name
+    return tuple(int(n) for n in shape), dtype, bool(fortran)
 
 
 def _check_declared_size(header_bytes: int, shape: tuple[int, ...], dtype: str,

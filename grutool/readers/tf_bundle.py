@@ -5,8 +5,8 @@ A V2 checkpoint is `PREFIX.index`, a LevelDB-style table mapping tensor names to
 checkpoint (TF <= 0.11, still written by `Saver(write_version=V1)`) is one such table whose
 values carry the numbers themselves, as `SavedSlice` protos.
 
-Listing reads the index only. `read(name)` maps the one shard that holds the tensor, copies out
-its bytes and checks their crc32c. Everything the file says (offsets, sizes, shapes, shard
+Listing reads the index only. `read(name)` reads the tensor's bytes from the shard that holds
+them straight into the array it returns, checking their crc32c block by block as they arrive. Everything the file says (offsets, sizes, shapes, shard
 counts) is checked against the real files before anything is allocated. What is valid but not
 handled here (snappy blocks, big-endian bundles, dtypes beyond the list below) raises
 `BuiltinUnsupported`, so that `tf_checkpoint.open` can hand the file to TensorFlow.
@@ -21,6 +21,7 @@ import bisect
 import importlib.machinery
 import importlib.util
 import mmap
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -94,6 +95,8 @@ class _WireError(ValueError):
 # --- protobuf wire format ---------------------------------------------------------------------
 
 def _varint(buf: bytes, pos: int) -> tuple[int, int]:
+    if pos < len(buf) and buf[pos] < 0x80:  # one byte: most tags, sizes and lengths
+        return buf[pos], pos + 1
     result = shift = 0
     while True:
         if pos >= len(buf):
@@ -118,7 +121,11 @@ def _fields(buf: bytes) -> dict[int, list]:
     fields: dict[int, list] = {}
     pos, end = 0, len(buf)
     while pos < end:
-        tag, pos = _varint(buf, pos)
+        tag = buf[pos]
+        if tag < 0x80:
+            pos += 1
+        else:
+            tag, pos = _varint(buf, pos)
         number, wire_type = tag >> 3, tag & 7
         if number == 0:
             raise _WireError("field number 0")
@@ -418,7 +425,7 @@ class TensorBundleSource(TensorSource):
         self.index_path = prefix.with_name(prefix.name + ".index")
         super().__init__(path=prefix, format=FORMAT, files=[self.index_path])
         self._entries: dict[str, _Entry] = {}
-        self._maps: dict[int, mmap.mmap | None] = {}
+        self._handles: dict[int, object] = {}
         table = _read_table_file(self.index_path)
         header: dict[int, list] | None = None
         plain: list[tuple[str, dict[int, list]]] = []
@@ -552,8 +559,13 @@ class TensorBundleSource(TensorSource):
         return strings
 
     def _array(self, name: str, entry: _Entry) -> np.ndarray:
-        raw = self._bytes(name, entry)
-        array = np.frombuffer(raw, dtype=DATA_TYPES_BY_NAME[entry.dtype]).reshape(entry.shape)
+        """The tensor read from its shard straight into the array returned (one copy, from
+        the page cache), its crc32c computed block by block as the bytes arrive."""
+        array = np.empty(entry.shape, dtype=DATA_TYPES_BY_NAME[entry.dtype])
+        if array.nbytes != entry.size:  # checked at open time; a guard against a bad dtype table
+            raise CorruptFileError(f"{name!r} holds {entry.size} bytes, not {array.nbytes}",
+                                   self.shard_paths[entry.shard])
+        self._read_into(name, entry, memoryview(array.reshape(-1).view(np.uint8)))
         if entry.dtype == "bfloat16":
             import ml_dtypes
 
@@ -561,45 +573,66 @@ class TensorBundleSource(TensorSource):
         return array
 
     def _bytes(self, name: str, entry: _Entry, check_crc: bool = True) -> bytearray:
-        """The entry's bytes, copied out of the shard and checked against their crc32c."""
-        shard_path = self.shard_paths[entry.shard]
-        if entry.size == 0:
-            raw = bytearray()
-        else:
-            mapped = self._map(entry.shard)
-            if mapped is None or entry.offset + entry.size > len(mapped):
-                raise CorruptFileError(f"the data of {name!r} lies beyond the end of the shard; "
-                                       "it was truncated", shard_path)
-            # One copy, straight out of the map (slicing the mmap itself would copy twice).
-            with memoryview(mapped) as view, \
-                    view[entry.offset:entry.offset + entry.size] as part:
-                raw = bytearray(part)
-        if check_crc and entry.crc is not None and masked_crc32c(raw) != entry.crc:
-            raise CorruptFileError(f"the data of {name!r} fails its crc32c check; the shard is "
-                                   "damaged", shard_path)
+        """The entry's bytes (a string tensor's encoding)."""
+        raw = bytearray(entry.size)
+        self._read_into(name, entry, memoryview(raw), check_crc)
         return raw
 
-    def _map(self, shard: int) -> mmap.mmap | None:
-        if shard not in self._maps:
+    def _read_into(self, name: str, entry: _Entry, target: memoryview,
+                   check_crc: bool = True) -> None:
+        """Fill `target` with the entry's bytes and check their crc32c on the way.
+
+        Read, not mapped: the pages of a map stay in the process's resident memory once
+        touched, so mapping the shard would make `inspect`'s memory grow with the file; a
+        read leaves them in the page cache only."""
+        shard_path = self.shard_paths[entry.shard]
+        crc = 0
+        if entry.size:
+            handle = self._shard(entry.shard)
+            position = entry.offset
+            for start in range(0, entry.size, READ_BLOCK_BYTES):
+                block = target[start:start + READ_BLOCK_BYTES]
+                got = 0
+                while got < len(block):
+                    count = os.preadv(handle.fileno(), [block[got:]], position + got) \
+                        if hasattr(os, "preadv") else _pread_into(handle, block[got:], position + got)
+                    if not count:
+                        raise CorruptFileError(f"the data of {name!r} lies beyond the end of the "
+                                               "shard; it was truncated", shard_path)
+                    got += count
+                position += len(block)
+                if check_crc:
+                    crc = crc32c.crc32c(block, crc)
+        if check_crc and entry.crc is not None and _mask(crc) != entry.crc:
+            raise CorruptFileError(f"the data of {name!r} fails its crc32c check; the shard is "
+                                   "damaged", shard_path)
+
+    def _shard(self, shard: int):
+        if shard not in self._handles:
             path = self.shard_paths[shard]
             try:
-                with path.open("rb") as handle:
-                    size = handle.seek(0, 2)
-                    self._maps[shard] = (mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-                                         if size else None)
+                self._handles[shard] = path.open("rb", buffering=0)
             except FileNotFoundError as exc:
                 raise InputError(f"the data shard {path.name} of this checkpoint is missing",
                                  path) from exc
-            except (OSError, ValueError) as exc:
-                raise InputError(f"cannot map the data shard: {exc}", path) from exc
-        return self._maps[shard]
+            except OSError as exc:
+                raise InputError(f"cannot read the data shard: {exc.strerror or exc}",
+                                 path) from exc
+        return self._handles[shard]
 
     def close(self) -> None:
-        for mapped in self._maps.values():
-            if mapped is not None:
-                mapped.close()
-        self._maps.clear()
+        for handle in self._handles.values():
+            handle.close()
+        self._handles.clear()
 
+
+def _pread_into(handle, block: memoryview, position: int) -> int:
+    handle.seek(position)
+    return handle.readinto(block) or 0
+
+
+# A tensor is read and checked in blocks of this size, each checked while it is in the cache.
+READ_BLOCK_BYTES = 4 * 2**20
 
 DATA_TYPES_BY_NAME = {name: np_dtype for name, np_dtype in DATA_TYPES.values()}
 

@@ -8,6 +8,7 @@ cell's own placement is kept, and `GRU(H, reset_after=…)` must be built to mat
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -15,7 +16,7 @@ from ..activations import known
 from ..cells import CanonicalWeights, GruCell, GruModule
 from ..families import keras_gru
 from ..where import fill
-from .common import per_cell_arrays
+from .common import iter_per_cell_arrays, per_cell_arrays
 
 NAME = "keras"
 RESET_AFTER = (False, True)
@@ -47,6 +48,12 @@ def cell_arrays(cell: GruCell, w: CanonicalWeights) -> dict[str, np.ndarray]:
 
 def from_canonical(modules: list[GruModule], weights: dict[str, CanonicalWeights]) -> dict[str, np.ndarray]:
     return per_cell_arrays(modules, weights, cell_prefix, cell_arrays)
+
+
+def iter_arrays(modules: list[GruModule], weights_of: Callable[[GruCell], CanonicalWeights]
+                ) -> Iterator[tuple[str, np.ndarray]]:
+    """`from_canonical` one cell at a time, for a writer that streams."""
+    return iter_per_cell_arrays(modules, weights_of, cell_prefix, cell_arrays)
 
 
 def cell_prefix(module: GruModule, cell: GruCell) -> str:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -136,15 +136,22 @@ def _layer_arrays(layer_cells: list[GruCell], weights: dict[str, CanonicalWeight
 
 
 def from_canonical(modules: list[GruModule], weights: dict[str, CanonicalWeights]) -> dict[str, np.ndarray]:
+    return dict(iter_arrays(modules, lambda cell: weights[cell.name]))
+
+
+def iter_arrays(modules: list[GruModule], weights_of: Callable[[GruCell], CanonicalWeights]
+                ) -> Iterator[tuple[str, np.ndarray]]:
+    """The initializers one layer at a time, each layer's weights asked for when it is
+    reached (for a writer that streams)."""
     (module,) = modules
     reason = unsupported_module(module)
     if reason:
         raise InexactConversionError(f"cannot convert to onnx: {reason}")
-    arrays = {}
     for index, layer_cells in enumerate(module.layers()):
-        for key, array in _layer_arrays(layer_cells, weights).items():
-            arrays[f"gru_l{index}_{key}"] = array
-    return arrays
+        arrays = _layer_arrays(layer_cells, {cell.name: weights_of(cell) for cell in layer_cells})
+        while arrays:
+            key = next(iter(arrays))
+            yield f"gru_l{index}_{key}", arrays.pop(key)
 
 
 def _activation_attributes(layer_cells: list[GruCell]) -> dict[str, Any]:
@@ -273,3 +280,11 @@ def read_back(arrays: dict[str, np.ndarray], modules: list[GruModule]) -> Memory
                                 "<onnx conversion>")
             copy.layer_configs = dict(source.layer_configs)
     return copy
+
+
+def stream_writer(path: Path, label: Path, modules: list[GruModule], hint: int = 0):
+    """A writer that streams the model's initializers to `path` as they are made (see
+    `onnx_stream`), for `convert`."""
+    from .onnx_stream import OnnxStreamWriter
+
+    return OnnxStreamWriter(path, label, modules, build_model)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -64,7 +64,13 @@ def cell_name(module: GruModule, cell: GruCell) -> str:
 
 def from_canonical(modules: list[GruModule], weights: dict[str, CanonicalWeights]) -> dict[str, np.ndarray]:
     """Each cell as the PyTorch family describes an nn.GRU layer, under the module's prefix."""
-    arrays = {}
+    return dict(iter_arrays(modules, lambda cell: weights[cell.name]))
+
+
+def iter_arrays(modules: list[GruModule], weights_of: Callable[[GruCell], CanonicalWeights]
+                ) -> Iterator[tuple[str, np.ndarray]]:
+    """The state dict's tensors one cell at a time, each cell's weights asked for when it is
+    reached (for a writer that streams)."""
     for module in modules:
         # nn.GRU numbers its layers from 0 whatever the source called them.
         for index, layer_cells in enumerate(module.layers()):
@@ -76,9 +82,9 @@ def from_canonical(modules: list[GruModule], weights: dict[str, CanonicalWeights
                     ("bias_ih", (3 * hidden,)), ("bias_hh", (3 * hidden,)))}
                 roles = dict(zip(pytorch_gru.ROLES, shapes))
                 target = replace(cell, layout=pytorch_gru.LAYOUTS[0], roles=roles, extra={})
-                w = weights[cell.name]
-                arrays.update(fill(pytorch_gru.where(target), w, shapes, w["W_hn"].dtype))
-    return arrays
+                w = weights_of(cell)
+                yield from fill(pytorch_gru.where(target), w, shapes, w["W_hn"].dtype).items()
+                del w
 
 
 def write(path: Path, arrays: dict[str, np.ndarray], metadata: dict[str, Any],

@@ -7,6 +7,8 @@ b_hr, b_hz fold into the input side exactly, and so does b_hn for a reset-before
 
 from __future__ import annotations
 
+from typing import Callable, Iterator
+
 import json
 import os
 import tempfile
@@ -20,7 +22,7 @@ from ..cells import CanonicalWeights, GruCell, GruModule
 from ..errors import MissingExtraError, OutputError
 from ..families import tf_gru_cell
 from ..where import fill
-from .common import per_cell_arrays, unsupported_activations
+from .common import iter_per_cell_arrays, per_cell_arrays, unsupported_activations
 
 NAME = "tf"
 RESET_AFTER = (False,)
@@ -48,6 +50,12 @@ def cell_arrays(cell: GruCell, weights: CanonicalWeights) -> dict[str, np.ndarra
 
 def from_canonical(modules: list[GruModule], weights: dict[str, CanonicalWeights]) -> dict[str, np.ndarray]:
     return per_cell_arrays(modules, weights, cell_prefix, cell_arrays)
+
+
+def iter_arrays(modules: list[GruModule], weights_of: Callable[[GruCell], CanonicalWeights]
+                ) -> Iterator[tuple[str, np.ndarray]]:
+    """`from_canonical` one cell at a time, for a writer that streams."""
+    return iter_per_cell_arrays(modules, weights_of, cell_prefix, cell_arrays)
 
 
 def cell_prefix(module: GruModule, cell: GruCell) -> str:

@@ -1,0 +1,61 @@
+"""`grutool --help`, `--version` and shell completion start without importing NumPy (or
+anything heavy): the package's exports are imported on first use, the commands' libraries
+inside the commands."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("numpy", "h5py", "rich.table", "tensorflow", "torch", "onnx")
+PROBE = """
+import sys
+from grutool.cli import main
+sys.argv = ["grutool", *sys.argv[1:]]
+try:
+    main()
+except SystemExit:
+    pass
+heavy = [name for name in {heavy!r} if name in sys.modules]
+print("HEAVY:" + ",".join(heavy), file=sys.stderr)
+"""
+
+
+def _heavy_imports(*args: str, env: dict[str, str] | None = None) -> list[str]:
+    result = subprocess.run([sys.executable, "-c", PROBE.format(heavy=HEAVY), *args],
+                            capture_output=True, text=True, env={**os.environ, **(env or {})},
+                            timeout=60)
+    line = next(line for line in result.stderr.splitlines() if line.startswith("HEAVY:"))
+    return [name for name in line[len("HEAVY:"):].split(",") if name]
+
+
+def test_import_of_the_cli_imports_no_numpy():
+    code = "import sys, grutool.cli; print(sorted(set({!r}) & set(sys.modules)))".format(HEAVY)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["inspect", "--help"],
+                                  ["convert", "--help"]])
+def test_help_and_version_import_no_numpy(args):
+    assert _heavy_imports(*args) == []
+
+
+def test_completion_of_commands_and_options_imports_no_numpy():
+    for words, index in (("grutool ins", "1"), ("grutool inspect model.ckpt --j", "3")):
+        env = {"_GRUTOOL_COMPLETE": "bash_complete", "COMP_WORDS": words, "COMP_CWORD": index}
+        assert _heavy_imports(env=env) == []
+
+
+def test_the_package_still_exports_everything_on_use():
+    import grutool
+
+    assert callable(grutool.open_checkpoint) and callable(grutool.split)
+    assert issubclass(grutool.GrutoolError, Exception)
+    assert set(grutool.__all__) <= set(dir(grutool))
+    with pytest.raises(AttributeError):
+        grutool.no_such_name  # noqa: B018
