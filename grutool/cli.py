@@ -602,6 +602,8 @@ def check(paths: tuple[Path, ...], every_checkpoint: bool, cell_count: int | Non
                 reference = stack.enter_context(open_checkpoint(other, reader=reader))
             except GrutoolError as exc:
                 if debug:
+                    import traceback
+
                     traceback.print_exc()
                 message = f"--match {exc.one_line()}"
                 outcomes = [Outcome(str(other), exc.exit_code,

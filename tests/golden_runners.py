@@ -593,7 +593,10 @@ def read_onnx(path: Path) -> OnnxModel:
     graph = None
     for number, _, value in _fields(Path(path).read_bytes()):
         if number == 7:
-            graph = value
+            # A message field that occurs several times is merged, as protobuf's encoding
+            # guide says; parsing the occurrences' bytes one after the other does exactly that
+            # (grutool streams an ONNX model's initializers as one `graph` record each).
+            graph = value if graph is None else graph + value
         elif number == 8:
             opset = dict((n, v) for n, _, v in _fields(value))
             if opset.get(1, b"") in (b"", b"ai.onnx"):

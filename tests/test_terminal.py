@@ -226,10 +226,11 @@ PROGRESS_NOW = ("import sys, grutool.render as render\nrender.PROGRESS_DELAY_SEC
 
 
 @pytest.mark.parametrize("args, steps", [
-    (["verify", STACK_CKPT := TF_GRU_CELL / "stack2", STACK_CKPT], ["reading", "checking"]),
+    # verify reads each cell as its layer runs: its one bar is the check.
+    (["verify", STACK_CKPT := TF_GRU_CELL / "stack2", STACK_CKPT], ["checking"]),
     (["diff", TF_GRU_CELL / "untrained", TF_GRU_CELL / "single"], ["comparing"]),
     (["convert", TF_GRU_CELL / "stack2", "--to", "keras", "--out", "{out}", "--force"],
-     ["reading", "checking"]),
+     ["converting", "checking"]),
     (["check", TF_GRU_CELL / "stack2", TF_GRU_CELL / "single"], ["reading stack2", "reading single"]),
     (["inspect", TF_GRU_CELL / "stack2"], ["reading"]),
 ])

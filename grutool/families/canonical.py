@@ -9,14 +9,13 @@ cells, and says so.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from ..cells import CANONICAL_NAMES, FORWARD, GruCell, Recognition, natural_key
 from ..where import Where, whole
 from ..activations import UNKNOWN, known
 
 if TYPE_CHECKING:
-    import numpy as np
 
     from ..tensors import TensorInfo, TensorSource
 

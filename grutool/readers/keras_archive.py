@@ -19,7 +19,6 @@ reads one shape of fact for both.
 from __future__ import annotations
 
 import re
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any, Callable
