@@ -17,7 +17,7 @@ from .progress import steps
 from .stats import gate_stats, looks_untrained
 
 if TYPE_CHECKING:
-    from .api import Checkpoint
+    from .checkpoint import Checkpoint
     from .progress import Progress
 
 # Cells named in a detail line before it is cut short: the line is read in a CI log.

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
-from . import __version__
+from ._version import __version__
 from .errors import GrutoolError
 
 if TYPE_CHECKING:

@@ -19,8 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__, families, targets
-from .api import Checkpoint, open_checkpoint
+from . import families, targets
+from ._version import __version__
+from .checkpoint import Checkpoint, open_checkpoint
 from .cells import CanonicalWeights, GruCell, GruModule
 from .errors import InexactConversionError, UsageError
 from .families.canonical import METADATA_KEY

@@ -24,7 +24,7 @@ from .cells import CANONICAL_NAMES, CanonicalWeights, GruCell, modules_differenc
 from .progress import steps
 
 if TYPE_CHECKING:
-    from .api import Checkpoint
+    from .checkpoint import Checkpoint
     from .progress import Progress
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .api import Checkpoint
+    from .checkpoint import Checkpoint
     from .tensors import TensorInfo
 
 W_AT_X, X_AT_W = "W @ x", "x @ W"

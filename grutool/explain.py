@@ -17,7 +17,7 @@ from .cells import BIAS_NAMES, CANONICAL_NAMES, GruCell
 from .where import Where
 
 if TYPE_CHECKING:
-    from .api import Checkpoint
+    from .checkpoint import Checkpoint
 
 SIGMA, PHI = "σ", "φ"
 

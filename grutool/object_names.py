@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .errors import CorruptFileError, first_line
-from .readers.keras_archive import normalise_layer
+from .readers.keras_config import normalise_layer
 from .readers.tf_object_graph import (GRAPH_TENSOR, KERAS_METADATA, ObjectGraph, keras_metadata,
                                       object_graph, saved_model_directory)
 from .tensors import TensorSource

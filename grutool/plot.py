@@ -20,7 +20,7 @@ from .progress import steps
 from .writers import atomic_path, check_output, output_format
 
 if TYPE_CHECKING:
-    from .api import Checkpoint
+    from .checkpoint import Checkpoint
     from .progress import Progress
 
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")

@@ -26,7 +26,7 @@ from .progress import steps
 from .threads import blas_threads
 
 if TYPE_CHECKING:
-    from .api import Checkpoint
+    from .checkpoint import Checkpoint
     from .progress import Progress
 
 DEFAULT_TOLERANCE = 1e-5

@@ -95,7 +95,7 @@ class Hdf5Source(TensorSource):
             self.weight_order = {}  # damaged lists only cost their facts; the weights still read
         model_config = self.json_attribute("model_config")  # a Keras 2 full-model file
         if isinstance(model_config, dict) and "model_weights" in self._file:
-            from .keras_archive import checked_layer_configs, keras2_layer_configs, keras_major
+            from .keras_config import checked_layer_configs, keras2_layer_configs, keras_major
 
             keras3 = keras_major(self.attributes.get("keras_version")) == 3
             configs = checked_layer_configs(keras2_layer_configs, path,

@@ -1,0 +1,109 @@
+"""The package's import structure: no module of grutool imports, directly or through
+others, a module that imports it back (imports under `if TYPE_CHECKING:` are annotations
+only and do not count; imports inside functions do)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "grutool"
+
+
+def _module_names() -> dict[str, Path]:
+    names = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        names[".".join(parts)] = path
+    return names
+
+
+def _type_checking_nodes(tree: ast.AST) -> set[int]:
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skipped |= {id(inner) for statement in node.body for inner in ast.walk(statement)}
+    return skipped
+
+
+def import_graph() -> dict[str, set[str]]:
+    modules = _module_names()
+    graph: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        skipped = _type_checking_nodes(tree)
+        package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+        for node in ast.walk(tree):
+            if id(node) in skipped:
+                continue
+            if isinstance(node, ast.ImportFrom):
+                base = package[:len(package) - node.level + 1] if node.level else []
+                target = ".".join(base + ([node.module] if node.module else []))
+                for alias in node.names:
+                    candidate = f"{target}.{alias.name}"
+                    if candidate in modules:
+                        graph[name].add(candidate)
+                    elif target in modules:
+                        graph[name].add(target)
+            elif isinstance(node, ast.Import):
+                graph[name] |= {alias.name for alias in node.names if alias.name in modules}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected groups of more than one module (Tarjan), or a module importing
+    itself."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for other in sorted(graph[node]):
+            if other not in index:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                other = stack.pop()
+                group.append(other)
+                if other == node:
+                    break
+            if len(group) > 1 or node in graph[node]:
+                found.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_import_cycle_in_grutool():
+    graph = import_graph()
+    assert len(graph) > 40 and "grutool.checkpoint" in graph
+    assert cycles(graph) == []
+
+
+def test_the_cycle_finder_sees_a_cycle():
+    graph = import_graph()
+    graph["grutool.checkpoint"].add("grutool.api")  # api imports checkpoint
+    assert any({"grutool.api", "grutool.checkpoint"} <= set(group) for group in cycles(graph))
+
+
+def test_the_core_imports_no_command():
+    commands = {"grutool.api", "grutool.cli", "grutool.convert", "grutool.verify",
+                "grutool.check", "grutool.diff", "grutool.explain", "grutool.plot"}
+    graph = import_graph()
+    reached, todo = set(), ["grutool.checkpoint"]
+    while todo:
+        for other in graph[todo.pop()] - reached:
+            reached.add(other)
+            todo.append(other)
+    assert not reached & commands, reached & commands
