@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -39,8 +40,8 @@ def split_arrays(checkpoint: Checkpoint) -> dict[str, np.ndarray]:
 
 
 def split(path: str | Path, out: str | Path, force: bool = False, reader: str = "auto",
-          progress: "Progress | None" = None, layout: str | None = None,
-          rename: "Iterable[str] | str | None" = None, slot: str | None = None) -> Checkpoint:
+          progress: Progress | None = None, layout: str | None = None,
+          rename: Iterable[str] | str | None = None, slot: str | None = None) -> Checkpoint:
     """Write every cell's canonical arrays of `path` to `out` (.npz, .h5 or .safetensors).
     `progress`, if given, wraps the loop over the cells (e.g. to show a progress bar).
     `rename` and `slot` as for `open_checkpoint`; the metadata records them.
@@ -69,7 +70,7 @@ def split(path: str | Path, out: str | Path, force: bool = False, reader: str = 
 
 
 def inspect_report(checkpoint: Checkpoint, with_stats: bool = True, cell: str | None = None,
-                   progress: "Progress | None" = None) -> dict[str, Any]:
+                   progress: Progress | None = None) -> dict[str, Any]:
     """Everything `grutool inspect --json` prints (the contract's fields, and more).
 
     Per cell, `gates` holds each canonical array's shape (and its statistics `with_stats`;
@@ -139,7 +140,7 @@ def inspect_report(checkpoint: Checkpoint, with_stats: bool = True, cell: str | 
 def convert_file(path: str | Path, to: str, out: str | Path, module: str | None = None,
                  allow_inexact: bool = False, force: bool = False, reader: str = "auto",
                  layout: str | None = None, tolerance: float = 1e-5,
-                 rename: "Iterable[str] | str | None" = None, slot: str | None = None) -> "Conversion":
+                 rename: Iterable[str] | str | None = None, slot: str | None = None) -> Conversion:
     """`grutool convert` as a call: convert, check numerically, then write `out`.
 
     Raises InexactConversionError (reset placement the target cannot compute) unless
@@ -155,8 +156,8 @@ def convert_file(path: str | Path, to: str, out: str | Path, module: str | None 
 
 
 def verify_files(a: str | Path, b: str | Path, tolerance: float = 1e-5,
-                 reader: str = "auto", rename: "Iterable[str] | str | None" = None,
-                 slot: str | None = None) -> "Verification":
+                 reader: str = "auto", rename: Iterable[str] | str | None = None,
+                 slot: str | None = None) -> Verification:
     """`grutool verify` as a call: do the cells of `a` and `b` compute the same functions?"""
     from .verify import verify_checkpoints
 

@@ -6,9 +6,10 @@ without stopping the others, and the run's exit code the worst of the files' (2 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from .errors import GrutoolError
 

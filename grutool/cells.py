@@ -180,7 +180,7 @@ class Recognition:
         """Every cell in model order: modules in order, each bottom layer first."""
         return [cell for module in self.modules for cell in module.cells]
 
-    def extend(self, other: "Recognition") -> None:
+    def extend(self, other: Recognition) -> None:
         self.cells.extend(other.cells)
         self.warnings.extend(other.warnings)
         self.claimed |= other.claimed

@@ -73,11 +73,11 @@ def _some(names: list[str]) -> str:
     return shown + (f" and {len(names) - MAX_NAMED} more" if len(names) > MAX_NAMED else "")
 
 
-def check_checkpoint(checkpoint: "Checkpoint", *, cells: int | None = None,
+def check_checkpoint(checkpoint: Checkpoint, *, cells: int | None = None,
                      units: int | None = None, expect_layout: str | None = None,
                      allow_nan: bool = False, trained: bool = False,
-                     match: "Checkpoint | None" = None,
-                     progress: "Progress | None" = None,
+                     match: Checkpoint | None = None,
+                     progress: Progress | None = None,
                      layout: str | None = None) -> CheckReport:
     """Run the conditions asked for on `checkpoint`; options left at None are not checked.
 
@@ -126,7 +126,7 @@ def check_checkpoint(checkpoint: "Checkpoint", *, cells: int | None = None,
     return report
 
 
-def _finite_check(checkpoint: "Checkpoint") -> Check:
+def _finite_check(checkpoint: Checkpoint) -> Check:
     bad = [f"{cell.name}/{name} has {stats['nan']} NaN and {stats['inf']} Inf"
            for cell in checkpoint.cells
            for name, stats in gate_stats(checkpoint.canonical(cell)).items()
@@ -134,7 +134,7 @@ def _finite_check(checkpoint: "Checkpoint") -> Check:
     return Check("finite", not bad, _some(bad) if bad else "no NaN or Inf in any cell")
 
 
-def _match_check(checkpoint: "Checkpoint", other: "Checkpoint") -> Check:
+def _match_check(checkpoint: Checkpoint, other: Checkpoint) -> Check:
     """The same structure as `other` (the rule `verify` and `diff` use), then the same array
     shapes cell by cell."""
     difference = modules_difference(checkpoint.modules, other.modules)

@@ -6,9 +6,10 @@ modules found in it, and `open_checkpoint`. It imports nothing of the commands a
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -147,7 +148,7 @@ class Checkpoint:
         weights = families.to_canonical(cell, stand_in)
         return {name: tuple(np.shape(weights[name])) for name in CANONICAL_NAMES if name in weights}
 
-    def other_recurrent(self) -> list["OtherRecurrentLayer"]:
+    def other_recurrent(self) -> list[OtherRecurrentLayer]:
         """Recurrent layers that are not GRUs (LSTMs, simple RNNs) among the tensors no GRU
         cell took: what a file without a GRU cell holds instead."""
         from .other_recurrent import find_other_recurrent
@@ -171,7 +172,7 @@ class Checkpoint:
         self._cache.clear()
         self.source.close()
 
-    def __enter__(self) -> "Checkpoint":
+    def __enter__(self) -> Checkpoint:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -179,7 +180,7 @@ class Checkpoint:
 
 
 def open_checkpoint(path: str | Path, reader: str = "auto", layout: str | None = None,
-                    rename: "Iterable[str] | str | None" = None,
+                    rename: Iterable[str] | str | None = None,
                     slot: str | None = None) -> Checkpoint:
     """Open any supported file and find the GRU cells in it (reads names and shapes only).
 

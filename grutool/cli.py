@@ -7,9 +7,10 @@ act on; 2 error (bad usage, unreadable input, unwritable output).
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -212,7 +213,7 @@ def progress_wanted(*silencers: bool) -> bool:
     return sys.stderr.isatty() and not any(silencers)
 
 
-def progress_hook(enabled: bool, label: str = "") -> "Progress | None":
+def progress_hook(enabled: bool, label: str = "") -> Progress | None:
     """The library's `progress=` hook that draws a transient bar on stderr, or None."""
     if not enabled:
         return None
@@ -439,7 +440,8 @@ def convert(path: Path, to: str, out: Path, module: str | None, allow_inexact: b
       grutool convert model.keras --to pytorch --out state_dict.safetensors
     """
     from .api import open_checkpoint
-    from .convert import convert as convert_checkpoint, write_conversion
+    from .convert import convert as convert_checkpoint
+    from .convert import write_conversion
     from .errors import VerificationError
 
     with open_checkpoint(path, reader=reader, layout=assume_layout, rename=rename,
@@ -642,7 +644,7 @@ def check(paths: tuple[Path, ...], every_checkpoint: bool, cell_count: int | Non
     sys.exit(worst)
 
 
-def _check_output(outcomes: "list[Outcome]", output_format: str, quiet: bool,
+def _check_output(outcomes: list[Outcome], output_format: str, quiet: bool,
                   several: bool) -> None:
     """What `check` prints once every file is done (text was printed as it went)."""
     from .batch import combined_report
@@ -786,7 +788,8 @@ def explain(path: Path, cell: str | None, as_json: bool, code: str | None, reade
     """
     from .api import open_checkpoint
     from .errors import UsageError
-    from .explain import code_numpy, explain as explain_checkpoint
+    from .explain import code_numpy
+    from .explain import explain as explain_checkpoint
 
     with open_checkpoint(path, reader=reader, layout=assume_layout, rename=rename,
                          slot=slot) as checkpoint:

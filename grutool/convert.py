@@ -21,14 +21,13 @@ import numpy as np
 
 from . import families, targets
 from ._version import __version__
-from .checkpoint import Checkpoint, open_checkpoint
 from .cells import CanonicalWeights, GruCell, GruModule
+from .checkpoint import Checkpoint, open_checkpoint
 from .errors import InexactConversionError, UsageError
 from .families.canonical import METADATA_KEY
 from .progress import Progress, steps
 from .tensors import MemorySource
-from .verify import (DEFAULT_TOLERANCE, CheckInputs, ModuleRunner, Verification, check_dtype,
-                     verify_modules)
+from .verify import DEFAULT_TOLERANCE, CheckInputs, ModuleRunner, Verification, check_dtype, verify_modules
 from .writers import ArrayWriter, array_writer, check_output, header_hint, output_format
 
 
@@ -147,7 +146,7 @@ def select_modules(checkpoint: Checkpoint, module: str | None, single: bool) -> 
 
 def convert(checkpoint: Checkpoint, to: str, module: str | None = None,
             allow_inexact: bool = False, tolerance: float = DEFAULT_TOLERANCE,
-            progress: "Progress | None" = None) -> Conversion:
+            progress: Progress | None = None) -> Conversion:
     """Convert the cells of `checkpoint` for framework `to`; raises InexactConversionError
     where the target cannot compute the same function and `allow_inexact` is false.
     `progress` wraps reading the cells and the check (see grutool.progress)."""
@@ -173,7 +172,7 @@ def convert(checkpoint: Checkpoint, to: str, module: str | None = None,
 
 
 def write_conversion(conversion: Conversion, out: Path, force: bool, inputs: list[Path],
-                     progress: "Progress | None" = None) -> None:
+                     progress: Progress | None = None) -> None:
     """Write the converted tensors to `out`, one cell at a time, then prove the file written;
     unless the proof passes (or the conversion is inexact and allowed, with its error
     reported), nothing is left at `out`. `progress`, if given, wraps the loop over the cells.

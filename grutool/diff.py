@@ -140,8 +140,8 @@ def diff_cell(cell_a: GruCell, weights_a: CanonicalWeights, cell_b: GruCell,
     return CellDiff(cell_a.name, cell_b.name, gates)
 
 
-def diff_checkpoints(a: "Checkpoint", b: "Checkpoint", threshold: float | None = None,
-                     progress: "Progress | None" = None) -> DiffReport:
+def diff_checkpoints(a: Checkpoint, b: Checkpoint, threshold: float | None = None,
+                     progress: Progress | None = None) -> DiffReport:
     """Per cell and gate, the change from `a` to `b`. A structural difference (modules,
     layers, directions, merge, sizes, reset placement, activations; `cells.modules_difference`,
     the rule `verify` uses) is reported in `problem` and nothing is compared. `progress`

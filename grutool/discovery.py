@@ -72,7 +72,7 @@ class Hint:
                 "caveats": list(self.caveats)}
 
 
-def _orientation(info: "TensorInfo") -> tuple[str, int] | None:
+def _orientation(info: TensorInfo) -> tuple[str, int] | None:
     """(orientation, H) of a recurrent matrix [3H, H] or [H, 3H]."""
     if info.ndim != 2 or info.dtype not in FLOATS:
         return None
@@ -99,7 +99,7 @@ def _says_recurrent(name: str) -> bool:
         or bool(_RECURRENT_WORDS.search(name))
 
 
-def find_hints(infos: list["TensorInfo"], taken_names: set[str]) -> list[Hint]:
+def find_hints(infos: list[TensorInfo], taken_names: set[str]) -> list[Hint]:
     """Groups of tensors with a GRU's shapes, each with the readings its shapes allow."""
     floats = [info for info in infos if info.dtype in FLOATS and info.ndim in (1, 2)]
     used: set[str] = set()
@@ -148,7 +148,7 @@ def find_hints(infos: list["TensorInfo"], taken_names: set[str]) -> list[Hint]:
     return hints
 
 
-def _choose_biases(biases: list["TensorInfo"], hidden: int) -> dict[str, str]:
+def _choose_biases(biases: list[TensorInfo], hidden: int) -> dict[str, str]:
     for info in biases:
         if info.shape in ((6 * hidden,), (2, 3 * hidden)):
             return {"bias": info.name}
@@ -179,7 +179,7 @@ def _module_name(names: list[str], taken: set[str]) -> str:
     return name
 
 
-def _readings(orientation: str, tensors: dict[str, str], infos: dict[str, "TensorInfo"],
+def _readings(orientation: str, tensors: dict[str, str], infos: dict[str, TensorInfo],
               hidden: int, name: str) -> list[Candidate]:
     kernel, recurrent = tensors["input_matrix"], tensors["recurrent_matrix"]
     bias = tensors.get("bias")
@@ -221,7 +221,7 @@ def _readings(orientation: str, tensors: dict[str, str], infos: dict[str, "Tenso
     return readings
 
 
-def annotate_report(checkpoint: "Checkpoint", report: dict[str, Any]) -> None:
+def annotate_report(checkpoint: Checkpoint, report: dict[str, Any]) -> None:
     """Add to `inspect`'s report what the reading options and the name view add: each tensor's
     name as recognition read it, each cell's copies, the options, and hints when no cell was
     found."""

@@ -44,7 +44,7 @@ def equations(cell: GruCell, present: set[str]) -> list[str]:
     return lines
 
 
-def file_wheres(checkpoint: "Checkpoint", cell: GruCell) -> dict[str, Where]:
+def file_wheres(checkpoint: Checkpoint, cell: GruCell) -> dict[str, Where]:
     """The cell's description in model order, naming the file's own tensors (what a read
     reaches after --rename, object-graph names and --slot)."""
     wheres = families.where(cell)
@@ -52,7 +52,7 @@ def file_wheres(checkpoint: "Checkpoint", cell: GruCell) -> dict[str, Where]:
             for name in CANONICAL_NAMES if name in wheres}
 
 
-def explain_cell(checkpoint: "Checkpoint", cell: GruCell) -> dict[str, Any]:
+def explain_cell(checkpoint: Checkpoint, cell: GruCell) -> dict[str, Any]:
     ordered = file_wheres(checkpoint, cell)
     return {
         "name": cell.name, "layout": cell.layout, "reset_after": cell.reset_after,
@@ -65,7 +65,7 @@ def explain_cell(checkpoint: "Checkpoint", cell: GruCell) -> dict[str, Any]:
     }
 
 
-def explain(checkpoint: "Checkpoint", cell_name: str | None = None) -> dict[str, Any]:
+def explain(checkpoint: Checkpoint, cell_name: str | None = None) -> dict[str, Any]:
     """What `grutool explain --json` prints: every cell (or the one named) in model order."""
     cells = checkpoint.cells
     if cell_name is not None:
@@ -121,7 +121,7 @@ def _activation_lines(name: str, function: str) -> list[str]:
             f"{function} = _function({name!r})"]
 
 
-def code_numpy(checkpoint: "Checkpoint", cell: GruCell) -> str:
+def code_numpy(checkpoint: Checkpoint, cell: GruCell) -> str:
     """A self-contained program: the raw tensors, the named matrices, and `step(x, h)`."""
     where = file_wheres(checkpoint, cell)
     lines = [

@@ -12,11 +12,12 @@ import importlib.metadata
 import importlib.util
 import os
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, Iterator
+from typing import Any
 
 # (import name, distribution names to ask for the version, the extra that installs it, use)
 OPTIONAL = [

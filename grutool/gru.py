@@ -15,7 +15,7 @@ matrix product per gate, with the additions grouped as in the lines above.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -26,7 +26,7 @@ from .cells import FORWARD, GruCell, GruModule
 def run_cell(weights: Mapping[str, np.ndarray], inputs: np.ndarray, reset_after: bool,
              initial_state: np.ndarray | None = None, reverse: bool = False,
              activation: str = "tanh", recurrent_activation: str = "sigmoid",
-             dtype: "np.typing.DTypeLike" = np.float64) -> np.ndarray:
+             dtype: np.typing.DTypeLike = np.float64) -> np.ndarray:
     """Run one cell over `inputs` [time, batch, I]; returns every state [time, batch, H].
 
     With `reverse`, the sequence is read from the end and the outputs are returned in the
@@ -43,7 +43,7 @@ def run_cell_sequences(weights: dict[str, np.ndarray], sequences: Sequence[np.nd
                        reset_after: bool, initial_states: Sequence[np.ndarray | None],
                        reverse: bool = False, activation: str = "tanh",
                        recurrent_activation: str = "sigmoid",
-                       dtype: "np.typing.DTypeLike" = np.float64) -> list[np.ndarray]:
+                       dtype: np.typing.DTypeLike = np.float64) -> list[np.ndarray]:
     """`run_cell` over several sequences, the cell's weights prepared once.
 
     The input's share of every gate is one matrix product per gate for all steps of all
@@ -60,7 +60,7 @@ def run_cell_sequences(weights: dict[str, np.ndarray], sequences: Sequence[np.nd
 
     inputs = [np.asarray(x, dtype) for x in sequences]
     lengths = [x.shape[0] * x.shape[1] for x in inputs]
-    flat = np.concatenate([x.reshape(count, -1) for x, count in zip(inputs, lengths)])
+    flat = np.concatenate([x.reshape(count, -1) for x, count in zip(inputs, lengths, strict=True)])
     projected = {}
     for g in "rzn":
         # A matrix-matrix product: BLAS packs its operands whatever their layout, so a view
@@ -149,7 +149,7 @@ def _run(cell: GruCell, weights: Mapping[str, np.ndarray], inputs: np.ndarray,
 def run_cell_in_module(cell: GruCell, weights: dict[str, np.ndarray],
                        sequences: Sequence[np.ndarray],
                        initial_states: Sequence[np.ndarray | None],
-                       dtype: "np.typing.DTypeLike" = np.float64) -> list[np.ndarray]:
+                       dtype: np.typing.DTypeLike = np.float64) -> list[np.ndarray]:
     """One cell of a module over several sequences, as `run_module` runs it: read backwards
     when it is a reverse cell, its outputs in reading order when it says so. Consumes
     `weights` (see `run_cell_sequences`)."""
@@ -172,7 +172,7 @@ def random_inputs(input_size: int, seed: int = 0,
 TILE = 256
 
 
-def c_order_copy(array: np.ndarray, dtype: "np.typing.DTypeLike | None" = None,
+def c_order_copy(array: np.ndarray, dtype: np.typing.DTypeLike | None = None,
                  out: np.ndarray | None = None) -> np.ndarray:
     """A C-contiguous copy of `array` (into `out` if given), tile by tile where it is a
     2-D array stored column by column (a transposed view)."""

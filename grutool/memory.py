@@ -17,9 +17,9 @@ still becomes the same one-line error (`named`).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from .errors import MemoryLimitError
 

@@ -17,13 +17,20 @@ from the bias shape and the rest is assumed (said in a warning).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from .errors import CorruptFileError, first_line
 from .readers.keras_config import normalise_layer
-from .readers.tf_object_graph import (GRAPH_TENSOR, KERAS_METADATA, ObjectGraph, keras_metadata,
-                                      object_graph, saved_model_directory)
+from .readers.tf_object_graph import (
+    GRAPH_TENSOR,
+    KERAS_METADATA,
+    ObjectGraph,
+    keras_metadata,
+    object_graph,
+    saved_model_directory,
+)
 from .tensors import TensorSource
 
 VARIABLE_VALUE = "VARIABLE_VALUE"

@@ -12,8 +12,9 @@ in one tensor and is told by its scope's name.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from .tensors import TensorInfo
 

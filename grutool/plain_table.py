@@ -53,7 +53,7 @@ def plain_table(out: Console, table: Table) -> str | None:
     if header is None or any(cells is None for cells in body):
         return None
     # Every character is one cell wide (`_plain`): lengths are widths.
-    widths = [max(map(len, [head, *cells])) + 2 for head, cells in zip(header, body)]
+    widths = [max(map(len, [head, *cells])) + 2 for head, cells in zip(header, body, strict=True)]
     width = sum(widths) + len(widths) + 1
     if width > options.max_width:
         return None  # rich would shrink and wrap the columns
@@ -63,7 +63,7 @@ def plain_table(out: Console, table: Table) -> str | None:
     lines.append(box.get_top(widths))
     lines.append(_row(header, widths, justify, box.head_left, box.head_vertical, box.head_right))
     lines.append(box.get_row(widths, "head", edge=True))
-    for row in zip(*body):
+    for row in zip(*body, strict=True):
         lines.append(_row(row, widths, justify, box.mid_left, box.mid_vertical, box.mid_right))
     lines.append(box.get_bottom(widths))
     lines.extend(_annotation(out, table.caption, table.caption_justify, width))
@@ -80,7 +80,7 @@ def _options(out: Console) -> ConsoleOptions:
     return options
 
 
-_OPTIONS: "weakref.WeakKeyDictionary[Console, ConsoleOptions]" = weakref.WeakKeyDictionary()
+_OPTIONS: weakref.WeakKeyDictionary[Console, ConsoleOptions] = weakref.WeakKeyDictionary()
 
 
 def _simple(table: Table) -> bool:
@@ -118,7 +118,7 @@ def _row(cells: list[str] | tuple[str, ...], widths: list[int], justify: list[st
     return left + vertical.join(
         f" {text.rstrip().rjust(width - 2)} " if side == "right"  # rich strips, then justifies
         else f" {text.ljust(width - 2)} "
-        for text, width, side in zip(cells, widths, justify)) + right
+        for text, width, side in zip(cells, widths, justify, strict=True)) + right
 
 
 def _annotation(out: Console, text: Any, justify: str, width: int) -> list[str]:
@@ -165,7 +165,7 @@ def _wrap_left(text: str, width: int) -> list[str]:
             breaks.append(start)
             offset = len(word)
     lines = []
-    for begin, end in zip([0, *breaks], [*breaks, len(text)]):
+    for begin, end in zip([0, *breaks], [*breaks, len(text)], strict=True):
         line = text[begin:end]
         if len(line) > width:  # rich's rstrip_end, then truncate
             spaces = len(line) - len(line.rstrip())

@@ -8,9 +8,10 @@ pyplot state or interactive backend is ever involved.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -113,9 +114,9 @@ def figure_panels(figure: Any) -> int:
     return sum(1 for axes in figure.axes if axes.get_label() != COLORBAR)
 
 
-def plot_checkpoint(checkpoint: "Checkpoint", out: str | Path, cell: str | None = None,
+def plot_checkpoint(checkpoint: Checkpoint, out: str | Path, cell: str | None = None,
                     force: bool = False,
-                    progress: "Progress | None" = None) -> list[PlotPage]:
+                    progress: Progress | None = None) -> list[PlotPage]:
     """Draw each cell of `checkpoint` (or only `cell`) to `out` (.png, .svg or .pdf); see
     `output_paths` for where several cells go. Every output is checked before anything is
     drawn, written atomically, and never replaces an input."""
@@ -138,7 +139,7 @@ def plot_checkpoint(checkpoint: "Checkpoint", out: str | Path, cell: str | None 
         if suffix == ".pdf":
             return _write_pdf(checkpoint, chosen, out)
         pages = []
-        for target, item in zip(paths, chosen):
+        for target, item in zip(paths, chosen, strict=True):
             figure = cell_figure(item, checkpoint.canonical(item))
             with atomic_path(target) as temporary:
                 figure.savefig(temporary, format=suffix[1:])
@@ -148,7 +149,7 @@ def plot_checkpoint(checkpoint: "Checkpoint", out: str | Path, cell: str | None 
         raise OutputError(f"cannot write: {exc.strerror or exc}", out) from exc
 
 
-def _write_pdf(checkpoint: "Checkpoint", cells: Iterable[GruCell], out: Path) -> list[PlotPage]:
+def _write_pdf(checkpoint: Checkpoint, cells: Iterable[GruCell], out: Path) -> list[PlotPage]:
     from matplotlib.backends.backend_pdf import PdfPages
 
     pages = []

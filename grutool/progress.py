@@ -6,7 +6,8 @@ never draws anything itself; the CLI passes a hook that draws a bar on a termina
 from __future__ import annotations
 
 import inspect
-from typing import Callable, Iterable, Sequence, TypeVar
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
 
 T = TypeVar("T")
 

@@ -11,8 +11,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from . import families
 from .cells import FORWARD, Recognition
@@ -31,7 +32,7 @@ class ReadingOptions:
 
     @classmethod
     def make(cls, layout: str | None = None, rename: Iterable[str | RenameRule] | str | None = None,
-             slot: str | None = None) -> "ReadingOptions":
+             slot: str | None = None) -> ReadingOptions:
         return cls(layout, tuple(parse_rules(rename)), slot or None)
 
     def to_json(self) -> dict[str, Any]:

@@ -17,8 +17,9 @@ reader's source.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Any
 
 from .errors import UsageError
 from .tensors import TensorInfo, TensorSource
@@ -39,7 +40,7 @@ class RenameRule:
         return f"{self.pattern.pattern}={self.replacement}"
 
     @classmethod
-    def parse(cls, text: str) -> "RenameRule":
+    def parse(cls, text: str) -> RenameRule:
         if isinstance(text, RenameRule):
             return text
         regex, equals, replacement = str(text).partition("=")
@@ -138,7 +139,7 @@ class NameView(TensorSource):
         """File name -> the name recognition sees, for the names that differ."""
         return {file: seen for seen, file in self._file_of.items() if file != seen}
 
-    def _read(self, name: str) -> "np.ndarray":
+    def _read(self, name: str) -> np.ndarray:
         return self.inner.read(self.file_name(name))
 
     def size_bytes(self) -> int:

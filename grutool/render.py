@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any, Iterator, Sequence, TypeVar
+from collections.abc import Iterator, Sequence
+from typing import Any, TypeVar
 
 from rich.cells import cell_len
 from rich.console import Console

@@ -34,7 +34,7 @@ def annotation(level: str, message: str, file: str | None = None, title: str = T
     return f"::{level} {properties}::{_escape_data(message)}"
 
 
-def github_annotations(outcomes: "list[Outcome]", quiet: bool = False) -> list[str]:
+def github_annotations(outcomes: list[Outcome], quiet: bool = False) -> list[str]:
     """Annotations for a run of `check` over `outcomes`; with `quiet`, none for files that
     passed."""
     lines = []
@@ -57,7 +57,7 @@ def github_annotations(outcomes: "list[Outcome]", quiet: bool = False) -> list[s
     return lines
 
 
-def junit_xml(outcomes: "list[Outcome]") -> str:
+def junit_xml(outcomes: list[Outcome]) -> str:
     """The JUnit XML document of a run of `check` over `outcomes`."""
     suites = ET.Element("testsuites", name=TITLE)
     totals = {"tests": 0, "failures": 0, "errors": 0}
@@ -74,7 +74,7 @@ def junit_xml(outcomes: "list[Outcome]") -> str:
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
 
 
-def _suite(parent: ET.Element, outcome: "Outcome") -> dict[str, int]:
+def _suite(parent: ET.Element, outcome: Outcome) -> dict[str, int]:
     report: dict[str, Any] = outcome.report
     suite = ET.SubElement(parent, "testsuite", name=outcome.path)
     checks = report.get("checks")

@@ -39,7 +39,7 @@ _KERAS_OPTIMIZER = re.compile(rf"^(?P<optimizer>{_OPTIMIZER})/(?P<slot>[^/]+)/(?
 _KERAS3_OPTIMIZER = re.compile(rf"^(?P<optimizer>{_OPTIMIZER})/(?P<flat>[^/]+)$")
 
 
-def find_copies(infos: list["TensorInfo"], ties: dict[str, tuple[str, str]] | None = None) -> Copies:
+def find_copies(infos: list[TensorInfo], ties: dict[str, tuple[str, str]] | None = None) -> Copies:
     """Every copy among `infos`: the shape of a weight, and named as a copy of it.
 
     `ties` (copy name -> (weight name, slot name)) are the object graph's own slot references,
@@ -90,7 +90,7 @@ def copy_names(copies: Copies) -> set[str]:
     return {copy for slots in copies.values() for copy in slots.values()}
 
 
-def cell_copies(cell: "GruCell", copies: Copies) -> dict[str, list[str]]:
+def cell_copies(cell: GruCell, copies: Copies) -> dict[str, list[str]]:
     """Slot name -> the copies of the cell's tensors, for the slots every tensor has."""
     tensors = list(cell.roles.values())
     if not tensors:
@@ -99,7 +99,7 @@ def cell_copies(cell: "GruCell", copies: Copies) -> dict[str, list[str]]:
     return {slot: [copies[name][slot] for name in tensors] for slot in sorted(common)}
 
 
-def select_slot(view: "NameView", cells: list["GruCell"], copies: Copies, slot: str) -> None:
+def select_slot(view: NameView, cells: list[GruCell], copies: Copies, slot: str) -> None:
     """Send every read of a cell's weight to its copy `slot`; exit 2 when a cell has none."""
     present: dict[str, list[str]] = {}
     for cell in cells:

@@ -122,7 +122,7 @@ def gate_stats(weights: CanonicalWeights) -> dict[str, dict[str, Any]]:
     names = [name for name in CANONICAL_NAMES if name in weights]
     together = _small_cell_stats([np.asarray(weights[name]) for name in names])
     if together is not None:
-        return dict(zip(names, together))
+        return dict(zip(names, together, strict=True))
     return {name: array_stats(weights[name]) for name in names}
 
 
@@ -150,7 +150,7 @@ def _small_cell_stats(arrays: list[np.ndarray]) -> list[dict[str, Any]] | None:
     lows, highs = np.minimum.reduceat(flat, starts), np.maximum.reduceat(flat, starts)
     return [{"shape": list(array.shape), "nan": 0, "inf": 0, "mean": float(mean),
              "std": float(std), "min": float(low), "max": float(high)}
-            for array, mean, std, low, high in zip(arrays, means, stds, lows, highs)]
+            for array, mean, std, low, high in zip(arrays, means, stds, lows, highs, strict=True)]
 
 
 def looks_untrained(cell: GruCell, weights: CanonicalWeights) -> bool:

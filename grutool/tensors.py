@@ -81,7 +81,7 @@ class TensorSource:
     def tensors(self) -> list[TensorInfo]:
         return list(self.infos.values())
 
-    def read(self, name: str) -> "np.ndarray":
+    def read(self, name: str) -> np.ndarray:
         """One tensor's values. A tensor that needs more memory than the machine can give is
         refused before anything is allocated for it (`grutool.memory`)."""
         info = self.infos.get(name)
@@ -94,7 +94,7 @@ class TensorSource:
         with memory.named(self.path, f"reading tensor {name!r}"):
             return self._read(name)
 
-    def _read(self, name: str) -> "np.ndarray":  # pragma: no cover - abstract
+    def _read(self, name: str) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def _check(self, name: str) -> None:
@@ -107,7 +107,7 @@ class TensorSource:
     def close(self) -> None:
         """Release file handles; readers holding none need not override this."""
 
-    def __enter__(self) -> "TensorSource":
+    def __enter__(self) -> TensorSource:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -117,12 +117,12 @@ class TensorSource:
 class MemorySource(TensorSource):
     """Arrays already in memory (a conversion about to be written), seen as a file would be."""
 
-    def __init__(self, arrays: "dict[str, np.ndarray]", label: str = "<memory>",
+    def __init__(self, arrays: dict[str, np.ndarray], label: str = "<memory>",
                  text_metadata: dict[str, str] | None = None):
         super().__init__(path=Path(label), format="memory", text_metadata=dict(text_metadata or {}))
         self._arrays = arrays
         for name, array in arrays.items():
             self.infos[name] = TensorInfo(name, tuple(array.shape), array.dtype.name)
 
-    def _read(self, name: str) -> "np.ndarray":
+    def _read(self, name: str) -> np.ndarray:
         return self._arrays[name]

@@ -13,9 +13,10 @@ for whichever BLAS NumPy was built with; where it is missing, nothing is limited
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import Any, Iterator
+from typing import Any
 
 # A product below this much work per thread is faster on one thread (measured: a [31, 2048]
 # by [2048, 2048] float32 product, 0.26 GFLOP, takes 19 ms on one thread and 157 ms on two

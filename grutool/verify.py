@@ -13,8 +13,9 @@ that goes wrong. The modules run layer by layer, one cell of one side in memory 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -156,7 +157,7 @@ class CheckInputs:
     states: list[list[np.ndarray]]
 
     @classmethod
-    def of(cls, module: GruModule, seed: int = 0) -> "CheckInputs":
+    def of(cls, module: GruModule, seed: int = 0) -> CheckInputs:
         sequences = random_inputs(module.input_size, seed=seed, lengths=CHECK_LENGTHS,
                                   batch=CHECK_BATCH)
         rng = np.random.default_rng(seed + 1)
@@ -256,7 +257,7 @@ def compare_modules(module_a: GruModule, weights_a: WeightsOf, module_b: GruModu
         or _unrunnable(module_b)
     if problem:
         pairs = ([CellComparison(a.name, b.name, None, "not compared: the modules differ")
-                  for a, b in zip(cells_a, cells_b)] if len(cells_a) == len(cells_b) else [])
+                  for a, b in zip(cells_a, cells_b, strict=True)] if len(cells_a) == len(cells_b) else [])
         return ModuleComparison(module_a.name, module_b.name, None, problem), pairs
     dtype = check_dtype(module_a, module_b)
     inputs = CheckInputs.of(module_a, seed)
@@ -264,10 +265,10 @@ def compare_modules(module_a: GruModule, weights_a: WeightsOf, module_b: GruModu
         run_a = run_side(module_a, weights_a, inputs, dtype)
     run_b = run_side(module_b, weights_b, inputs, dtype)
     cells = [CellComparison(a.name, b.name,
-                            max(_max_difference(x, y) for x, y in zip(out_a, out_b)))
+                            max(_max_difference(x, y) for x, y in zip(out_a, out_b, strict=True)))
              for a, b, out_a, out_b in zip(cells_a, cells_b, run_a.cells, run_b.cells,
                                            strict=True)]
-    worst_module = max(_max_difference(x, y) for x, y in zip(run_a.outputs, run_b.outputs))
+    worst_module = max(_max_difference(x, y) for x, y in zip(run_a.outputs, run_b.outputs, strict=True))
     return ModuleComparison(module_a.name, module_b.name, worst_module), cells
 
 
@@ -276,7 +277,7 @@ def verify_modules(modules_a: list[GruModule], weights_a: WeightsOf,
                    tolerance: float = DEFAULT_TOLERANCE, seed: int = 0,
                    allow_reset_difference: bool = False,
                    runs_a: dict[str, SideRun | None] | None = None,
-                   progress: "Progress | None" = None) -> Verification:
+                   progress: Progress | None = None) -> Verification:
     """Compare two lists of modules, paired in model order. `runs_a`: module name -> side A
     already run, where it was (see `compare_modules`). `progress` wraps the loop over the
     pairs (see grutool.progress)."""
@@ -294,8 +295,8 @@ def verify_modules(modules_a: list[GruModule], weights_a: WeightsOf,
     return result
 
 
-def verify_checkpoints(a: "Checkpoint", b: "Checkpoint", tolerance: float = DEFAULT_TOLERANCE,
-                       seed: int = 0, progress: "Progress | None" = None) -> Verification:
+def verify_checkpoints(a: Checkpoint, b: Checkpoint, tolerance: float = DEFAULT_TOLERANCE,
+                       seed: int = 0, progress: Progress | None = None) -> Verification:
     """Each side's weights are read as its layers run, one cell at a time; `progress` wraps
     the loop over module pairs."""
     return verify_modules(a.modules, a.read_weights, b.modules, b.read_weights, tolerance, seed,

@@ -9,15 +9,16 @@ description is applied to read the arrays (`split`, `convert`, every check) and 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Union
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
 
 # One entry per axis of the tensor: an integer picks one position (the axis is dropped), a
 # pair (start, stop) keeps a range.
-Index = tuple[Union[int, tuple[int, int]], ...]
+Index = tuple[int | tuple[int, int], ...]
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class Where:
     reshape: tuple[int, ...] | None = None
     transpose: bool = False
 
-    def apply(self, raw: "np.ndarray") -> "np.ndarray":
+    def apply(self, raw: np.ndarray) -> np.ndarray:
         if raw.ndim != len(self.index):
             raise ValueError(f"{self.tensor} has {raw.ndim} axes, the description "
                              f"{len(self.index)}")
@@ -80,7 +81,7 @@ def gate_blocks(tensor: str, shape: tuple[int, ...], order: str, prefix: str,
     return blocks
 
 
-def read_all(wheres: dict[str, Where], read: Callable[[str], "np.ndarray"]) -> dict[str, "np.ndarray"]:
+def read_all(wheres: dict[str, Where], read: Callable[[str], np.ndarray]) -> dict[str, np.ndarray]:
     """Apply every description, reading each tensor once."""
     raw: dict[str, np.ndarray] = {}
     arrays = {}
@@ -91,8 +92,8 @@ def read_all(wheres: dict[str, Where], read: Callable[[str], "np.ndarray"]) -> d
     return arrays
 
 
-def fill(wheres: dict[str, Where], weights: dict[str, "np.ndarray"],
-         shapes: dict[str, tuple[int, ...]], dtype: "np.dtype") -> dict[str, "np.ndarray"]:
+def fill(wheres: dict[str, Where], weights: dict[str, np.ndarray],
+         shapes: dict[str, tuple[int, ...]], dtype: np.dtype) -> dict[str, np.ndarray]:
     """The inverse of `read_all`: a layout's tensors (`shapes`, by the names `wheres` use)
     from canonical arrays, so a target writes with the very description its family reads.
 

@@ -11,9 +11,10 @@ import json
 import os
 import secrets
 import struct
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -102,8 +103,8 @@ def write_arrays(path: Path, arrays: Mapping[str, np.ndarray], metadata: Mapping
 
 @contextmanager
 def array_writer(path: Path, hint: int = 0,
-                 factory: Callable[[Path, Path, int], "ArrayWriter"] | None = None
-                 ) -> Iterator["ArrayWriter"]:
+                 factory: Callable[[Path, Path, int], ArrayWriter] | None = None
+                 ) -> Iterator[ArrayWriter]:
     """A writer for `path` (format by its extension) that writes each array as it is added,
     into a temporary file renamed onto `path` when the block ends without error; an error,
     an interruption or SIGTERM leaves nothing (`atomic_path`). The block must call

@@ -82,7 +82,7 @@ def run_keras(path: Path, module: str, x: np.ndarray) -> np.ndarray:
     layer_input = np.transpose(x, (1, 0, 2)).astype(np.float32)  # Keras is batch-major
     for layer_cells in _layers(metadata, module):
         outputs = []
-        for name, facts in layer_cells:
+        for _name, facts in layer_cells:
             reverse = facts["direction"] == "reverse"
             layer = keras.layers.GRU(facts["hidden_size"], return_sequences=True,
                                      reset_after=facts["reset_after"], go_backwards=reverse,
@@ -126,7 +126,7 @@ def run_tf(path: Path, module: str, x: np.ndarray) -> np.ndarray:
     del tf_keras
     for layer_cells in _layers(metadata, module):
         outputs = []
-        for name, facts in layer_cells:
+        for _name, facts in layer_cells:
             scope = facts["target_prefix"]
             cell = GRUCell(facts["hidden_size"])
             cell.build((None, layer_input.shape[-1]))

@@ -33,9 +33,10 @@ from __future__ import annotations
 import json
 import re
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -759,7 +760,7 @@ def _slice(node: OnnxNode, inputs: list, data: np.ndarray) -> np.ndarray:
         axes = node.attributes.get("axes", list(range(len(starts))))
         steps = [1] * len(starts)
     index = [slice(None)] * data.ndim
-    for start, end, axis, step in zip(starts, ends, axes, steps):
+    for start, end, axis, step in zip(starts, ends, axes, steps, strict=False):
         index[axis % data.ndim] = slice(int(start), int(end), int(step))
     return data[tuple(index)]
 
@@ -898,7 +899,7 @@ def run_onnx_graph(model: OnnxModel, feeds: dict[str, np.ndarray]) -> dict[str, 
         inputs = [values[name] if name else None for name in node.inputs]
         while inputs and inputs[-1] is None:  # trailing optional inputs left out
             inputs.pop()
-        for name, value in zip(node.outputs, _run_node(node, inputs)):
+        for name, value in zip(node.outputs, _run_node(node, inputs), strict=False):
             if name:
                 values[name] = value
     return {name: values[name] for name in model.outputs}

@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import TF_GRU_CELL
 
 SINGLE = TF_GRU_CELL / "single" / "model.ckpt"

@@ -5,7 +5,6 @@ import shutil
 
 import numpy as np
 import pytest
-
 from conftest import FIXTURES, TF_GRU_CELL
 
 SINGLE = TF_GRU_CELL / "single" / "model.ckpt"

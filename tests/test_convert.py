@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-import grutool
 from conftest import FIXTURES
 from framework_runners import RUNNERS
+
+import grutool
 from grutool.cells import structure_difference
 
 TOLERANCE = 1e-5

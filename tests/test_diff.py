@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import pytest
-
 from conftest import TF_GRU_CELL
 
 SINGLE = TF_GRU_CELL / "single" / "model.ckpt"

@@ -9,7 +9,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import FIXTURES, TF_GRU_CELL
 
 SINGLE = TF_GRU_CELL / "single" / "model.ckpt"

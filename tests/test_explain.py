@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import FIXTURES, TF_GRU_CELL
+
 from grutool.readers import open_source
 
 TOLERANCE = 1e-5

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from split_checks import TOLERANCE, load_generator, max_error, split_and_run
 
 import grutool
 from grutool.cells import FORWARD, REVERSE
 from grutool.errors import CorruptFileError, MissingExtraError
-from split_checks import TOLERANCE, load_generator, max_error, split_and_run
 
 FIXTURES = Path(__file__).parent / "fixtures" / "flax"
 GENERATOR = Path(__file__).parent / "fixtures" / "make_flax_fixtures.py"

@@ -23,10 +23,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import golden_runners
 import numpy as np
 import pytest
-
-import golden_runners
 from conftest import FIXTURES
 from golden_runners import RUNNERS, load_arrays
 

@@ -6,10 +6,9 @@ reshaped (the families read names and shapes, whatever the container).
 
 import numpy as np
 import pytest
+from conftest import TF_GRU_CELL
 
 import grutool
-
-from conftest import TF_GRU_CELL
 
 SCOPE = "rnn/gru_cell"
 

@@ -4,7 +4,6 @@ GRU holds instead (an LSTM, a simple RNN)."""
 
 import numpy as np
 import pytest
-
 from conftest import FIXTURES, TF_GRU_CELL
 
 SINGLE = TF_GRU_CELL / "single" / "model.ckpt"

@@ -2,12 +2,11 @@
 
 import numpy as np
 import pytest
+from conftest import FIXTURES, TF_GRU_CELL
 
 import grutool
 from grutool.errors import InexactConversionError, VerificationError
 from grutool.gru import run_module
-
-from conftest import FIXTURES, TF_GRU_CELL
 
 
 def test_load_find_cells_and_run_them():

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from deflated_zeros import pytorch_gru_npz
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "tf1-encoder"

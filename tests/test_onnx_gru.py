@@ -13,13 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from split_checks import TOLERANCE, load_generator, max_error, split_and_run
 
 import grutool
 from grutool.cells import CANONICAL_NAMES, FORWARD, REVERSE, GruCell, GruModule
 from grutool.convert import convert, write_conversion
 from grutool.errors import InexactConversionError, InputError, MissingExtraError
 from grutool.gru import run_module
-from split_checks import TOLERANCE, load_generator, max_error, split_and_run
 
 pytestmark = pytest.mark.onnx
 
@@ -213,7 +213,7 @@ def _two_nodes(tmp_path: Path, name: str, link: list, count: int = 2, upper_inpu
     upper_input = upper_input or count * HIDDEN
     initializers = []
     for node, size in (("lower", INPUT), ("upper", upper_input)):
-        for key, array in zip("WRB", _gru_arrays(rng, count, size)):
+        for key, array in zip("WRB", _gru_arrays(rng, count, size), strict=True):
             initializers.append(numpy_helper.from_array(array, f"{node}_{key}"))
     for key, value in (constants or {}).items():
         initializers.append(numpy_helper.from_array(np.asarray(value), key))

@@ -7,10 +7,9 @@ import os
 import stat
 
 import pytest
+from conftest import FIXTURES, TF_GRU_CELL
 
 import grutool
-
-from conftest import FIXTURES, TF_GRU_CELL
 
 KERAS = FIXTURES / "keras"
 

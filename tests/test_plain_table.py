@@ -7,7 +7,6 @@ import io
 import random
 
 import pytest
-
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -40,7 +39,7 @@ def _table(rng: random.Random) -> Table:
                           "  (layer 0, forward)") if rng.random() < 0.9 else None
     table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
     columns = rng.randint(1, 7)
-    for index in range(columns):
+    for _ in range(columns):
         table.add_column(rng.choice(["gate", "shape", "mean", "flags", "x"]),
                          justify=rng.choice(["left", "right"]))
     for _ in range(rng.randint(0, 12)):
@@ -107,7 +106,7 @@ def test_small_cells_are_summarised_as_array_stats_does():
             arrays.append(array.reshape(4, -1)[:, ::2] if size % 8 == 0 else array)
         together = _small_cell_stats(arrays)
         assert together is not None
-        for array, fast in zip(arrays, together):
+        for array, fast in zip(arrays, together, strict=True):
             slow = array_stats(array)
             assert fast["shape"] == slow["shape"] and fast["nan"] == slow["nan"] == 0
             for key in ("mean", "std", "min", "max"):

@@ -8,7 +8,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import TF_GRU_CELL
 
 SINGLE = TF_GRU_CELL / "single" / "model.ckpt"

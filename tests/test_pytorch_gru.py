@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from split_checks import TOLERANCE, load_generator, max_error, modules_from_metadata, split_and_run
 
 import grutool
 from grutool.cells import FORWARD, REVERSE
 from grutool.errors import CorruptFileError, InputError, MissingExtraError
 from grutool.gru import run_module
-from split_checks import TOLERANCE, load_generator, max_error, modules_from_metadata, split_and_run
 
 FIXTURES = Path(__file__).parent / "fixtures" / "pytorch"
 GENERATOR = Path(__file__).parent / "fixtures" / "make_pytorch_fixtures.py"

@@ -13,12 +13,11 @@ import zipfile
 
 import numpy as np
 import pytest
+from conftest import FIXTURES
+from tf_table_writer import proto_field, table_bytes, varint
 
 from grutool.errors import CorruptFileError, InputError
 from grutool.readers import open_source
-
-from conftest import FIXTURES
-from tf_table_writer import proto_field, table_bytes, varint
 
 KERAS = FIXTURES / "keras"
 

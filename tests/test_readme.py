@@ -66,10 +66,11 @@ def test_readme_example(steps, tmp_path):
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
                COLUMNS="80", NO_COLOR="1")
     script = ""
+    last_code = None  # the exit code of the command before an `echo $?`
     for command, expected in steps:
         # Each command runs after the ones before it in the block (files they wrote stay).
         if command == "echo $?":
-            assert str(last_code) == expected[0], script  # noqa: F821 - set by the command before
+            assert str(last_code) == expected[0], script
             continue
         result = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env,
                                 capture_output=True, text=True, timeout=120)

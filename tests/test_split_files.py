@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 
 import numpy as np
+from conftest import FIXTURES, TF_GRU_CELL
 
 import grutool
-
-from conftest import FIXTURES, TF_GRU_CELL
 
 KERAS = FIXTURES / "keras"
 

@@ -33,7 +33,7 @@ def _heavy_imports(*args: str, env: dict[str, str] | None = None) -> list[str]:
 
 
 def test_import_of_the_cli_imports_no_numpy():
-    code = "import sys, grutool.cli; print(sorted(set({!r}) & set(sys.modules)))".format(HEAVY)
+    code = f"import sys, grutool.cli; print(sorted(set({HEAVY!r}) & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"

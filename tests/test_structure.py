@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import FIXTURES, TF_GRU_CELL
 
 import grutool
-from conftest import FIXTURES, TF_GRU_CELL
 from grutool.cells import FORWARD, REVERSE, GruCell, GruModule, structure_difference
 from grutool.gru import run_cell, run_module
 

@@ -8,8 +8,6 @@ import json
 
 import numpy as np
 import pytest
-
-
 from conftest import FIXTURES
 
 KERAS = FIXTURES / "keras"

@@ -12,9 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-from rich.cells import cell_len
-
 from conftest import FIXTURES, TF_GRU_CELL
+from rich.cells import cell_len
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
 
@@ -167,7 +166,7 @@ def _broken_names(lines, names):
     """(name, line) for every name that one line ends and the next continues: a name cut by
     a line break, once table borders and indentation are set aside."""
     broken = []
-    for first, second in zip(lines, lines[1:]):
+    for first, second in zip(lines, lines[1:], strict=False):
         tail = first.strip(BOX).rsplit(" ", 1)[-1]
         head = second.strip(BOX).split(" ", 1)[0]
         if not tail or not head:

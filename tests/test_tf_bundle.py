@@ -18,8 +18,7 @@ import numpy as np
 import pytest
 
 from grutool.errors import CorruptFileError, GrutoolError, InputError
-from grutool.readers import open_source
-from grutool.readers import tf_bundle
+from grutool.readers import open_source, tf_bundle
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TF_BUNDLE = FIXTURES / "tf_bundle"

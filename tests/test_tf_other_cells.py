@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from split_checks import TOLERANCE, load_generator, max_error, split_and_run
 
 import grutool
 from grutool.cells import FORWARD, REVERSE
-from split_checks import TOLERANCE, load_generator, max_error, split_and_run
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tf_other_cells"
 GENERATOR = Path(__file__).parent / "fixtures" / "make_tf_other_cells_fixtures.py"
@@ -80,8 +80,9 @@ def test_cudnn_compatible_is_not_mistaken_for_gru_cell() -> None:
 
 def test_reset_placement_matters_in_these_fixtures(tmp_path: Path) -> None:
     """Run the CudnnCompatible cells as reset-before: the outputs must differ clearly."""
-    from grutool.gru import run_module
     from split_checks import modules_from_metadata
+
+    from grutool.gru import run_module
 
     with np.load(FIXTURES / "cudnn_compatible" / "reference.npz") as npz:
         x, expected = npz["x"], npz[f"outputs/{BIDI}"]

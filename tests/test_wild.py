@@ -16,14 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from split_checks import TOLERANCE, load_generator, load_split, modules_from_metadata
 
 import grutool
 from grutool.cells import CANONICAL_NAMES
 from grutool.gru import run_cell, run_module
 from grutool.slots import find_copies
 from grutool.tensors import MemorySource, TensorInfo, TensorSource
-
-from split_checks import TOLERANCE, load_generator, load_split, modules_from_metadata
 
 FIXTURES = Path(__file__).parent / "fixtures"
 WILD = FIXTURES / "wild"

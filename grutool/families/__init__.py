@@ -15,8 +15,9 @@ more specific family (CudnnCompatibleGRUCell) comes before a more general one (G
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from types import ModuleType
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from ..cells import MERGES, CanonicalWeights, GruCell, Recognition
 from ..errors import CorruptFileError
@@ -53,7 +54,7 @@ def families() -> list[ModuleType]:
     return [module for module in map(_load, FAMILY_MODULES) if module is not None]
 
 
-def recognise(source: "TensorSource") -> Recognition:
+def recognise(source: TensorSource) -> Recognition:
     """Every GRU cell in `source`, with warnings about tensors that look like half a cell,
     placed in its module as the file says (grutool's own `__grutool__` metadata included)."""
     result = Recognition()
@@ -91,7 +92,7 @@ _PLACEMENT = ("module", "layer", "direction")
 _BEHAVIOUR = ("activation", "recurrent_activation", "outputs_time_reversed")
 
 
-def _apply_metadata(source: "TensorSource", result: Recognition) -> None:
+def _apply_metadata(source: TensorSource, result: Recognition) -> None:
     """Give each cell the structure the file's `__grutool__` metadata records for it (cells
     keyed by their name in this file: `target_name` for a conversion, else the key), and the
     modules their merge and model order. A cell whose family read its structure from the
@@ -156,12 +157,12 @@ def family_for(layout: str) -> ModuleType:
     raise KeyError(f"no GRU family owns the layout {layout!r}")
 
 
-def where(cell: GruCell) -> "dict[str, Where]":
+def where(cell: GruCell) -> dict[str, Where]:
     """Where each of the cell's canonical arrays lives in the file (see grutool.where)."""
     return family_for(cell.layout).where(cell)
 
 
-def to_canonical(cell: GruCell, read: Callable[[str], "np.ndarray"]) -> CanonicalWeights:
+def to_canonical(cell: GruCell, read: Callable[[str], np.ndarray]) -> CanonicalWeights:
     """The cell's canonical arrays, read by the same description `explain` prints."""
     family = family_for(cell.layout)
     if hasattr(family, "where"):

@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from ..activations import UNKNOWN, known
 from ..cells import CANONICAL_NAMES, FORWARD, GruCell, Recognition, natural_key
 from ..where import Where, whole
-from ..activations import UNKNOWN, known
 
 if TYPE_CHECKING:
 
@@ -23,7 +23,7 @@ LAYOUTS = ("grutool-canonical",)
 METADATA_KEY = "__grutool__"
 
 
-def read_metadata(source: "TensorSource") -> dict[str, Any]:
+def read_metadata(source: TensorSource) -> dict[str, Any]:
     text = source.text_metadata.get(METADATA_KEY)
     if text is None and METADATA_KEY in source.infos:
         try:
@@ -39,7 +39,7 @@ def read_metadata(source: "TensorSource") -> dict[str, Any]:
     return metadata if isinstance(metadata, dict) else {}
 
 
-def recognise(source: "TensorSource", unclaimed: list["TensorInfo"]) -> Recognition:
+def recognise(source: TensorSource, unclaimed: list[TensorInfo]) -> Recognition:
     infos = {info.name: info for info in unclaimed}
     result = Recognition()
     prefixes = sorted((name[: -len("/W_ir")] for name in infos if name.endswith("/W_ir")),

@@ -35,7 +35,7 @@ HIDDEN_DENSES = ("hr", "hz", "hn")
 DIRECTION_SCOPES = {"forward_rnn": FORWARD, "backward_rnn": REVERSE}
 
 
-def recognise(source: "TensorSource", unclaimed: list["TensorInfo"]) -> Recognition:
+def recognise(source: TensorSource, unclaimed: list[TensorInfo]) -> Recognition:
     infos = {info.name: info for info in unclaimed}
     result = Recognition()
     for sep in ("/", "."):
@@ -59,7 +59,7 @@ def recognise(source: "TensorSource", unclaimed: list["TensorInfo"]) -> Recognit
     return result
 
 
-def _recognise_nnx(sep: str, infos: dict[str, "TensorInfo"], result: Recognition) -> None:
+def _recognise_nnx(sep: str, infos: dict[str, TensorInfo], result: Recognition) -> None:
     anchor = f"{sep}dense_h{sep}kernel"
     for name in sorted(infos, key=natural_key):
         if not name.endswith(anchor) or name in result.claimed:
@@ -97,7 +97,7 @@ def _place(scope: str, sep: str) -> tuple[str, str]:
     return FORWARD, scope
 
 
-def _cell(scope: str, sep: str, roles: dict[str, str], infos: dict[str, "TensorInfo"],
+def _cell(scope: str, sep: str, roles: dict[str, str], infos: dict[str, TensorInfo],
           warnings: list[str]) -> GruCell | None:
     missing = [d for d in INPUT_DENSES + HIDDEN_DENSES if f"{d}/kernel" not in roles]
     if missing:

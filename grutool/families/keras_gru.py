@@ -58,8 +58,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -208,7 +209,7 @@ class _Found:
     stated: bool = False
 
 
-def recognise(source: "TensorSource", unclaimed: list["TensorInfo"]) -> Recognition:
+def recognise(source: TensorSource, unclaimed: list[TensorInfo]) -> Recognition:
     infos = {info.name: info for info in unclaimed}
     names = set(infos)
     forced = source.layer_configs.get(FORCED_KEY) or {}
@@ -236,7 +237,7 @@ def recognise(source: "TensorSource", unclaimed: list["TensorInfo"]) -> Recognit
     return result
 
 
-def _find_scopes(infos: dict[str, "TensorInfo"], result: Recognition) -> list[_Found]:
+def _find_scopes(infos: dict[str, TensorInfo], result: Recognition) -> list[_Found]:
     found: list[_Found] = []
     taken: set[str] = set()
     for variant, suffixes in NAMING_SCHEMES:
@@ -249,7 +250,7 @@ def _find_scopes(infos: dict[str, "TensorInfo"], result: Recognition) -> list[_F
                 continue  # `vars/0` alone is any Keras 3 layer's first weight
             if variant == PLAIN and "/.OPTIMIZER_SLOT/" in name:
                 continue
-            tensors = {role: _join(scope, suffix) for role, suffix in zip(ROLES, suffixes)}
+            tensors = {role: _join(scope, suffix) for role, suffix in zip(ROLES, suffixes, strict=True)}
             recurrent = infos.get(tensors["recurrent_kernel"])
             if recurrent is None or not _looks_like_gru_recurrent(recurrent):
                 continue  # an LSTM, a SimpleRNN, a Dense: not ours, and left unclaimed
@@ -272,7 +273,7 @@ def _is_keras3_cell_scope(scope: str) -> bool:
     return segments[-1] == "cell" or (len(segments) >= 3 and segments[-2] == "cells")
 
 
-def _looks_like_gru_recurrent(info: "TensorInfo") -> bool:
+def _looks_like_gru_recurrent(info: TensorInfo) -> bool:
     return info.ndim == 2 and info.shape[0] > 0 and info.shape[1] == 3 * info.shape[0]
 
 
@@ -403,7 +404,7 @@ class _Lazy:
         return self._value
 
 
-def _described_by_metadata(source: "TensorSource") -> bool:
+def _described_by_metadata(source: TensorSource) -> bool:
     """grutool's own metadata places the cells (a converted file); names need not."""
     from .canonical import read_metadata
 
@@ -413,7 +414,7 @@ def _described_by_metadata(source: "TensorSource") -> bool:
 # --- order -----------------------------------------------------------------------------------
 
 def _order_stacks(found: list[_Found], weight_order: dict[str, tuple[int, int]],
-                  result: Recognition, described: "_Lazy") -> None:
+                  result: Recognition, described: _Lazy) -> None:
     """Number each stack's cells bottom first, in the order the file states."""
     stacks: dict[tuple[str, str], list[_Found]] = {}
     for item in found:
@@ -463,7 +464,7 @@ def _one_counter(segments: list[str]) -> bool:
 
 
 def _order_modules(found: list[_Found], weight_order: dict[str, tuple[int, int]],
-                   result: Recognition, described: "_Lazy") -> None:
+                   result: Recognition, described: _Lazy) -> None:
     """Sort the cells into model order: modules as the file runs them, each bottom layer
     first, forward before reverse."""
     for item in found:
@@ -554,7 +555,7 @@ def _checked_chains(cells: list[GruCell], found: list[_Found],
     return cells
 
 
-def _merges(found: list[_Found], result: Recognition, described: "_Lazy") -> None:
+def _merges(found: list[_Found], result: Recognition, described: _Lazy) -> None:
     """A Bidirectional's merge_mode, for modules that hold both its directions."""
     directions: dict[str, set[str]] = {}
     configs: dict[str, dict[str, Any] | None] = {}
@@ -582,7 +583,7 @@ def _merges(found: list[_Found], result: Recognition, described: "_Lazy") -> Non
 
 # --- the cell ------------------------------------------------------------------------------
 
-def _cell(item: _Found, infos: dict[str, "TensorInfo"], source: "TensorSource",
+def _cell(item: _Found, infos: dict[str, TensorInfo], source: TensorSource,
           forced: dict[str, Any], warnings: list[str], stack_top: bool) -> GruCell | None:
     kernel = infos.get(item.tensors["kernel"])
     recurrent = infos[item.tensors["recurrent_kernel"]]
@@ -648,7 +649,7 @@ def _cell(item: _Found, infos: dict[str, "TensorInfo"], source: "TensorSource",
     )
 
 
-def _layout_and_reset(item: _Found, bias: "TensorInfo | None", hidden: int,
+def _layout_and_reset(item: _Found, bias: TensorInfo | None, hidden: int,
                       config: dict[str, Any], from_config: bool, forced: dict[str, Any],
                       warnings: list[str]) -> tuple[str | None, bool, str]:
     """(layout, reset_after, where reset_after came from), or (None, …) after a warning."""

@@ -87,7 +87,7 @@ PLAIN_EQUIVALENTS = {("affine", (1.0, 0.0)): "linear", ("scaled_tanh", (1.0, 1.0
 _FAR = 2**31 - 1
 
 
-def recognise(source: "TensorSource", unclaimed: list["TensorInfo"]) -> Recognition:
+def recognise(source: TensorSource, unclaimed: list[TensorInfo]) -> Recognition:
     infos = {info.name: info for info in unclaimed}
     result = Recognition()
     nodes = {name: config for name, config in source.layer_configs.items()
@@ -131,7 +131,7 @@ def cell_base(node_name: str) -> str:
 
 
 def _cells_of_node(node_name: str, base: str, config: dict[str, Any],
-                   infos: dict[str, "TensorInfo"], result: Recognition) -> list[GruCell]:
+                   infos: dict[str, TensorInfo], result: Recognition) -> list[GruCell]:
     inputs, attributes = config["inputs"], config["attributes"]
     tensors = {role: inputs[role] for role in ("W", "R", "B") if inputs.get(role)}
     missing = [f"{role} ({tensors[role]})" for role in ("W", "R") if role in tensors
@@ -179,7 +179,7 @@ def _cells_of_node(node_name: str, base: str, config: dict[str, Any],
     return cells
 
 
-def _problem(w: "TensorInfo", r: "TensorInfo", b: "TensorInfo | None",
+def _problem(w: TensorInfo, r: TensorInfo, b: TensorInfo | None,
              directions: list[str] | None, attributes: dict[str, Any]) -> str | None:
     if attributes.get("clip") is not None:
         return (f"clips its gate inputs at {attributes['clip']}, which the canonical GRU "
@@ -211,7 +211,7 @@ def _activations(attributes: dict[str, Any], count: int) -> list[tuple[str, str]
     if len(names) != 2 * count:
         return f"lists {len(names)} activations for {count} direction(s)"
     lowered = [str(name).lower() for name in names]
-    unknown = [name for name, low in zip(names, lowered) if low not in ACTIVATIONS]
+    unknown = [name for name, low in zip(names, lowered, strict=True) if low not in ACTIVATIONS]
     if unknown:
         return f"uses activations {unknown} that grutool's GRU does not compute"
     supplied = {key: attributes.get(f"activation_{key}") or [] for key in ("alpha", "beta")}
@@ -222,7 +222,7 @@ def _activations(attributes: dict[str, Any], count: int) -> list[tuple[str, str]
             return f"lists activation_{key} {values!r}, which are not numbers"
     taken = {"alpha": 0, "beta": 0}
     found = []
-    for original, low in zip(names, lowered):
+    for original, low in zip(names, lowered, strict=True):
         family, parameters = ACTIVATIONS[low]
         values: dict[str, float] = {}
         for parameter in parameters:

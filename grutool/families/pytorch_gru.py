@@ -43,7 +43,7 @@ ALIAS_ROLES = {"weight": {"weight_ih": "weight_ih", "weight_hh": "weight_hh",
                "w": {"weight_ih": "w_ih", "weight_hh": "w_hh", "bias_ih": "b_ih", "bias_hh": "b_hh"}}
 
 
-def recognise(source: "TensorSource", unclaimed: list["TensorInfo"]) -> Recognition:
+def recognise(source: TensorSource, unclaimed: list[TensorInfo]) -> Recognition:
     infos = {info.name: info for info in unclaimed}
     result = Recognition()
     for name in infos:  # file order: a state dict lists modules as the model registers them
@@ -76,7 +76,7 @@ def recognise(source: "TensorSource", unclaimed: list["TensorInfo"]) -> Recognit
     return result
 
 
-def _add_alias_cell(result: Recognition, infos: dict[str, "TensorInfo"], name: str) -> None:
+def _add_alias_cell(result: Recognition, infos: dict[str, TensorInfo], name: str) -> None:
     match = ALIAS_INPUT_WEIGHT.match(name)
     if not match:
         return
@@ -100,7 +100,7 @@ def _add_alias_cell(result: Recognition, infos: dict[str, "TensorInfo"], name: s
               f"{what}, alias names ({name} for {canonical})")
 
 
-def _add_cell(result: Recognition, infos: dict[str, "TensorInfo"], tensors: dict[str, str],
+def _add_cell(result: Recognition, infos: dict[str, TensorInfo], tensors: dict[str, str],
               cell_name: str, module: str, layer: int, direction: str, layout: str,
               variant: str) -> None:
     weight_ih, weight_hh = infos[tensors["weight_ih"]], infos.get(tensors["weight_hh"])

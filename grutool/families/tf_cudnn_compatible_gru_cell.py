@@ -38,12 +38,12 @@ SUFFIXES = {
 }
 
 
-def recognise(source: "TensorSource", unclaimed: list["TensorInfo"]) -> Recognition:
+def recognise(source: TensorSource, unclaimed: list[TensorInfo]) -> Recognition:
     return recognise_scoped(unclaimed, SUFFIXES, "hidden_kernel", "TF CudnnCompatibleGRUCell",
                             _cell)
 
 
-def _cell(scope: str, tensors: dict[str, str], infos: dict[str, "TensorInfo"],
+def _cell(scope: str, tensors: dict[str, str], infos: dict[str, TensorInfo],
           warnings: list[str]) -> GruCell | None:
     shapes = {role: infos[name].shape for role, name in tensors.items()}
     hidden_kernel = shapes["hidden_kernel"]

@@ -31,11 +31,11 @@ NAMES = {"gates_kernel": "w_ru", "gates_bias": "b_ru", "candidate_kernel": "w_c"
          "candidate_bias": "b_c"}
 
 
-def recognise(source: "TensorSource", unclaimed: list["TensorInfo"]) -> Recognition:
+def recognise(source: TensorSource, unclaimed: list[TensorInfo]) -> Recognition:
     return recognise_scoped(unclaimed, NAMES, "gates_kernel", "TF GRUBlockCell", _cell)
 
 
-def _cell(scope: str, tensors: dict[str, str], infos: dict[str, "TensorInfo"],
+def _cell(scope: str, tensors: dict[str, str], infos: dict[str, TensorInfo],
           warnings: list[str]) -> GruCell | None:
     w_ru, b_ru, w_c, b_c = (infos[tensors[role]] for role in NAMES)
     if w_ru.ndim != 2 or w_c.ndim != 2 or b_ru.ndim != 1 or b_c.ndim != 1:

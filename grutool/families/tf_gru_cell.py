@@ -35,10 +35,10 @@ NAMING_ERAS = (
 ROLES = ("gates_kernel", "gates_bias", "candidate_kernel", "candidate_bias")
 
 
-def recognise(source: "TensorSource", unclaimed: list["TensorInfo"]) -> Recognition:
+def recognise(source: TensorSource, unclaimed: list[TensorInfo]) -> Recognition:
     result = Recognition()
     for variant, *suffixes in NAMING_ERAS:
-        found = recognise_scoped(unclaimed, dict(zip(ROLES, suffixes)), "gates_kernel",
+        found = recognise_scoped(unclaimed, dict(zip(ROLES, suffixes, strict=True)), "gates_kernel",
                                  "TF GRUCell", partial(_cell_from_shapes, variant=variant))
         result.cells += found.cells
         result.warnings += found.warnings
@@ -46,7 +46,7 @@ def recognise(source: "TensorSource", unclaimed: list["TensorInfo"]) -> Recognit
     return result
 
 
-def _cell_from_shapes(scope: str, tensors: dict[str, str], infos: dict[str, "TensorInfo"],
+def _cell_from_shapes(scope: str, tensors: dict[str, str], infos: dict[str, TensorInfo],
                       warnings: list[str], variant: str) -> GruCell | None:
     gates_kernel, gates_bias, candidate_kernel, candidate_bias = (infos[tensors[r]] for r in ROLES)
     problem = _shape_problem(gates_kernel, gates_bias, candidate_kernel, candidate_bias)
@@ -63,7 +63,7 @@ def _cell_from_shapes(scope: str, tensors: dict[str, str], infos: dict[str, "Ten
     )
 
 
-def _shape_problem(gk: "TensorInfo", gb: "TensorInfo", ck: "TensorInfo", cb: "TensorInfo") -> str | None:
+def _shape_problem(gk: TensorInfo, gb: TensorInfo, ck: TensorInfo, cb: TensorInfo) -> str | None:
     if gk.ndim != 2 or ck.ndim != 2 or gb.ndim != 1 or cb.ndim != 1:
         return (f"{gk.name} {list(gk.shape)}, {ck.name} {list(ck.shape)} are not matrices "
                 f"or {gb.name} {list(gb.shape)}, {cb.name} {list(cb.shape)} are not vectors")

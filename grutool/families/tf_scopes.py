@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import bisect
 import re
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ..cells import FORWARD, REVERSE, natural_key
 
@@ -75,8 +76,8 @@ def slots_of(names: list[str], tensor: str) -> set[str]:
     return set(names[start:bisect.bisect_left(names, tensor + "0", start)])
 
 
-def recognise_scoped(unclaimed: list["TensorInfo"], suffixes: dict[str, str], anchor: str,
-                     family: str, make_cell: "CellMaker") -> "Recognition":
+def recognise_scoped(unclaimed: list[TensorInfo], suffixes: dict[str, str], anchor: str,
+                     family: str, make_cell: CellMaker) -> Recognition:
     """The loop every TF 1 cell family shares: for each scope holding the `anchor` role's
     tensor, name the cell's tensors by role, warn when some are missing, let `make_cell`
     check the shapes and build the cell, and claim the tensors and their optimizer slots
@@ -104,7 +105,7 @@ def recognise_scoped(unclaimed: list["TensorInfo"], suffixes: dict[str, str], an
     return result
 
 
-def gates_where(cell: "GruCell") -> "dict[str, Where]":
+def gates_where(cell: GruCell) -> dict[str, Where]:
     """W_ir, W_iz, W_hr, W_hz, b_ir, b_iz in a TF 1 `gates` kernel [I+H, 2H] (rows x then h,
     columns r | u) and its bias [2H]: GRUCell, GRUBlockCell and CudnnCompatibleGRUCell share it."""
     from ..where import Where
@@ -119,7 +120,7 @@ def gates_where(cell: "GruCell") -> "dict[str, Where]":
     return wheres
 
 
-def candidate_where(cell: "GruCell", kernel: str) -> "dict[str, Where]":
+def candidate_where(cell: GruCell, kernel: str) -> dict[str, Where]:
     """W_in and W_hn in a candidate kernel [I+H, H] applied to concat([x, r * h])."""
     from ..where import Where
 

@@ -9,8 +9,9 @@ for a GRU cell is the family's to decide.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import CorruptFileError, first_line
 

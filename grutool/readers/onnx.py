@@ -147,7 +147,7 @@ class OnnxSource(TensorSource):
         # Which GRU node (and which of its outputs) produces a tensor.
         gru_outputs: dict[str, dict[str, str]] = {}
         for index, name in names.items():
-            for role, tensor in zip(GRU_OUTPUTS, graph.node[index].output):
+            for role, tensor in zip(GRU_OUTPUTS, graph.node[index].output, strict=False):
                 if tensor:
                     gru_outputs[tensor] = {"node": name, "output": role}
         self._consumers: dict[str, list[tuple[int, int]]] = {}
@@ -347,7 +347,7 @@ def _apply(op: str, inputs: list[np.ndarray | None], attributes: dict[str, Any])
         axes = inputs[3] if len(inputs) > 3 and inputs[3] is not None else range(len(starts))
         steps = inputs[4] if len(inputs) > 4 and inputs[4] is not None else [1] * len(starts)
         index = [slice(None)] * first.ndim
-        for start, end, axis, step in zip(starts, ends, axes, steps):
+        for start, end, axis, step in zip(starts, ends, axes, steps, strict=False):
             index[int(axis)] = slice(int(start), int(end), int(step))
         return first[tuple(index)]
     return None

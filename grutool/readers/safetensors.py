@@ -127,7 +127,7 @@ class SafetensorsSource(TensorSource):
             self._offsets[name] = self._data_start + begin
             self.infos[name] = TensorInfo(name, tuple(shape), dtype.name)
         ranges.sort()
-        for (_, end, first), (begin, _, second) in zip(ranges, ranges[1:]):
+        for (_, end, first), (begin, _, second) in zip(ranges, ranges[1:], strict=False):
             if begin < end:
                 raise CorruptFileError(f"tensors {first!r} and {second!r} overlap", self.path)
 

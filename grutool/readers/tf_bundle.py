@@ -24,9 +24,9 @@ import mmap
 import os
 import re
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -355,7 +355,7 @@ def _slice_box(extents, full_shape: tuple[int, ...]) -> tuple[tuple[int, int], .
     if len(extents) != len(full_shape):
         raise _WireError(f"a slice of rank {len(extents)} in a tensor of rank {len(full_shape)}")
     box = []
-    for (start, length), size in zip(extents, full_shape):
+    for (start, length), size in zip(extents, full_shape, strict=False):
         stop = size if length is None else start + length
         if start < 0 or stop < start or stop > size:
             raise _WireError(f"the slice {start}:{stop} lies outside the dimension of {size}")
@@ -374,7 +374,7 @@ class _Entry:
     size: int = 0
     crc: int | None = None
     # For a partitioned variable: the slices' boxes and the entries holding their bytes.
-    slices: tuple[tuple[tuple[tuple[int, int], ...], "_Entry"], ...] = ()
+    slices: tuple[tuple[tuple[tuple[int, int], ...], _Entry], ...] = ()
 
 
 def _element_count(shape: tuple[int, ...]) -> int:

@@ -7,8 +7,8 @@ cell's own placement is kept, and `GRU(H, reset_after=…)` must be built to mat
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import replace
-from typing import Callable, Iterator
 
 import numpy as np
 

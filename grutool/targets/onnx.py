@@ -27,9 +27,10 @@ outputs' time order, activations), so `convert`'s proof compares like with like.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 

@@ -7,9 +7,10 @@ r * (W_hn h + b_hn))), so only reset-after sources convert exactly.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -80,7 +81,7 @@ def iter_arrays(modules: list[GruModule], weights_of: Callable[[GruCell], Canoni
                 shapes = {f"{module.name}.{role}{suffix}": shape for role, shape in (
                     ("weight_ih", (3 * hidden, inputs)), ("weight_hh", (3 * hidden, hidden)),
                     ("bias_ih", (3 * hidden,)), ("bias_hh", (3 * hidden,)))}
-                roles = dict(zip(pytorch_gru.ROLES, shapes))
+                roles = dict(zip(pytorch_gru.ROLES, shapes, strict=True))
                 target = replace(cell, layout=pytorch_gru.LAYOUTS[0], roles=roles, extra={})
                 w = weights_of(cell)
                 yield from fill(pytorch_gru.where(target), w, shapes, w["W_hn"].dtype).items()

@@ -7,11 +7,10 @@ b_hr, b_hz fold into the input side exactly, and so does b_hn for a reset-before
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
-
 import json
 import os
 import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -43,7 +42,7 @@ def cell_arrays(cell: GruCell, weights: CanonicalWeights) -> dict[str, np.ndarra
     inputs, hidden = cell.input_size, cell.hidden_size
     shapes = {"gates/kernel": (inputs + hidden, 2 * hidden), "gates/bias": (2 * hidden,),
               "candidate/kernel": (inputs + hidden, hidden), "candidate/bias": (hidden,)}
-    roles = dict(zip(tf_gru_cell.ROLES, shapes))
+    roles = dict(zip(tf_gru_cell.ROLES, shapes, strict=True))
     target = replace(cell, layout=tf_gru_cell.LAYOUTS[0], roles=roles, extra={})
     return fill(tf_gru_cell.where(target), weights, shapes, weights["W_hn"].dtype)
 

@@ -38,6 +38,7 @@ TF_SINGLE = FIXTURES / "tf_gru_cell" / "single"
 
 sys.path.insert(0, str(HERE.parent))  # tests/, for the shared index writer
 from tf_table_writer import footer, proto_field, table_bytes  # noqa: E402
+
 # A fixed timestamp keeps zip members byte-identical between runs.
 ZIP_DATE = (2020, 1, 1, 0, 0, 0)
 
