@@ -15,7 +15,8 @@ from .checkpoint import Checkpoint, open_checkpoint
 from .errors import UsageError
 
 __all__ = ["Checkpoint", "open_checkpoint", "split", "split_metadata", "split_arrays",
-           "inspect_report", "convert_file", "verify_files"]
+           "inspect_report", "convert_file", "verify_files", "check_file", "diff_files",
+           "explain_file"]
 
 
 def split_metadata(checkpoint: Checkpoint) -> dict[str, Any]:
@@ -169,6 +170,58 @@ def verify_files(a: str | Path, b: str | Path, tolerance: float = 1e-5,
 
 
 if TYPE_CHECKING:
+    from .check import CheckReport
     from .convert import Conversion
+    from .diff import DiffReport
     from .progress import Progress
     from .verify import Verification
+
+
+def check_file(path: str | Path, *, cells: int | None = None, units: int | None = None,
+               expect_layout: str | None = None, allow_nan: bool = False, trained: bool = False,
+               match: str | Path | None = None, reader: str = "auto", layout: str | None = None,
+               rename: Iterable[str] | str | None = None, slot: str | None = None,
+               progress: Progress | None = None) -> CheckReport:
+    """`grutool check` as a call: the conditions asked for, on the cells of `path`; `match`
+    is read as it is (the read options are `path`'s)."""
+    from contextlib import ExitStack
+
+    from .check import check_checkpoint
+
+    with ExitStack() as stack:
+        reference = stack.enter_context(open_checkpoint(match, reader=reader)) \
+            if match is not None else None
+        checkpoint = stack.enter_context(open_checkpoint(path, reader=reader, layout=layout,
+                                                         rename=rename, slot=slot))
+        return check_checkpoint(checkpoint, cells=cells, units=units,
+                                expect_layout=expect_layout, allow_nan=allow_nan,
+                                trained=trained, match=reference, progress=progress)
+
+
+def diff_files(a: str | Path, b: str | Path, threshold: float | None = None,
+               reader: str = "auto", layout: str | None = None,
+               rename: Iterable[str] | str | None = None, slot: str | None = None,
+               progress: Progress | None = None) -> DiffReport:
+    """`grutool diff` as a call: per cell and gate, how much `b` differs from `a`."""
+    from .diff import diff_checkpoints
+
+    with open_checkpoint(a, reader=reader, layout=layout, rename=rename, slot=slot) as first, \
+            open_checkpoint(b, reader=reader, layout=layout, rename=rename, slot=slot) as second:
+        first.require_cells()
+        second.require_cells()
+        return diff_checkpoints(first, second, threshold, progress=progress)
+
+
+def explain_file(path: str | Path, cell: str | None = None, reader: str = "auto",
+                 layout: str | None = None, rename: Iterable[str] | str | None = None,
+                 slot: str | None = None) -> dict[str, Any]:
+    """`grutool explain --json` as a call: each cell's equations and where its arrays live."""
+    from .explain import explain
+
+    with open_checkpoint(path, reader=reader, layout=layout, rename=rename,
+                         slot=slot) as checkpoint:
+        checkpoint.require_cells()
+        if cell is not None and cell not in {c.name for c in checkpoint.cells}:
+            raise UsageError(f"no cell named {cell!r}; the file has: "
+                             f"{', '.join(c.name for c in checkpoint.cells)}", checkpoint.path)
+        return explain(checkpoint, cell)

@@ -689,15 +689,10 @@ def diff(a: Path, b: Path, threshold: float | None, as_json: bool, quiet: bool,
       grutool diff model.ckpt finetuned.npz --threshold 0.05
       grutool diff model.ckpt weights.safetensors --json | jq .max_relative_change
     """
-    from .api import open_checkpoint
-    from .diff import diff_checkpoints
+    from .api import diff_files
 
-    with open_checkpoint(a, reader=reader, layout=assume_layout, rename=rename, slot=slot) as first, \
-            open_checkpoint(b, reader=reader, layout=assume_layout, rename=rename, slot=slot) as second:
-        first.require_cells()
-        second.require_cells()
-        report = diff_checkpoints(first, second, threshold,
-                                  progress=progress_hook(progress_wanted(as_json, quiet)))
+    report = diff_files(a, b, threshold, reader=reader, layout=assume_layout, rename=rename,
+                        slot=slot, progress=progress_hook(progress_wanted(as_json, quiet)))
     data = report.to_json()
     failure = None
     if report.problem is not None:
