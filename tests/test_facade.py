@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 
-import grutool.api as api
 from conftest import FIXTURES, TF_GRU_CELL
+
+import grutool.api as api
 
 STACK, SINGLE = TF_GRU_CELL / "stack2", TF_GRU_CELL / "single"
 KERAS = FIXTURES / "keras" / "k3_bidirectional" / "model.keras"
