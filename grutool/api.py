@@ -220,8 +220,4 @@ def explain_file(path: str | Path, cell: str | None = None, reader: str = "auto"
 
     with open_checkpoint(path, reader=reader, layout=layout, rename=rename,
                          slot=slot) as checkpoint:
-        checkpoint.require_cells()
-        if cell is not None and cell not in {c.name for c in checkpoint.cells}:
-            raise UsageError(f"no cell named {cell!r}; the file has: "
-                             f"{', '.join(c.name for c in checkpoint.cells)}", checkpoint.path)
         return explain(checkpoint, cell)

@@ -781,25 +781,21 @@ def explain(path: Path, cell: str | None, as_json: bool, code: str | None, reade
       grutool explain model.pt --cell gru.l0 --json
       grutool explain model.ckpt --cell rnn/gru_cell --code numpy > gru_step.py
     """
-    from .api import open_checkpoint
+    from .api import explain_file, open_checkpoint
     from .errors import UsageError
-    from .explain import code_numpy
-    from .explain import explain as explain_checkpoint
+    from .explain import chosen_cells, code_numpy
 
-    with open_checkpoint(path, reader=reader, layout=assume_layout, rename=rename,
-                         slot=slot) as checkpoint:
-        checkpoint.require_cells()
-        if cell is not None and cell not in {c.name for c in checkpoint.cells}:
-            raise UsageError(f"no cell named {cell!r}; the file has: "
-                             f"{', '.join(c.name for c in checkpoint.cells)}", checkpoint.path)
-        if code is not None:
-            chosen = [checkpoint.cell(cell)] if cell else checkpoint.cells
+    if code is not None:
+        with open_checkpoint(path, reader=reader, layout=assume_layout, rename=rename,
+                             slot=slot) as checkpoint:
+            chosen = chosen_cells(checkpoint, cell)
             if len(chosen) > 1:
                 raise UsageError(f"--code writes one cell's program; choose one with --cell "
                                  f"({', '.join(c.name for c in chosen)})", checkpoint.path)
             click.echo(code_numpy(checkpoint, chosen[0]), nl=False)
-            return
-        report = explain_checkpoint(checkpoint, cell)
+        return
+    report = explain_file(path, cell, reader=reader, layout=assume_layout, rename=rename,
+                          slot=slot)
     if as_json:
         emit_json({**report, "ok": True})
     else:

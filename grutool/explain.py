@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import families
 from .cells import BIAS_NAMES, CANONICAL_NAMES, GruCell
+from .errors import UsageError
 from .where import Where
 
 if TYPE_CHECKING:
@@ -65,11 +66,21 @@ def explain_cell(checkpoint: Checkpoint, cell: GruCell) -> dict[str, Any]:
     }
 
 
+def chosen_cells(checkpoint: Checkpoint, cell_name: str | None = None) -> list[GruCell]:
+    """Every cell in model order, or the one named; a name the file lacks is a usage error
+    that lists the names it has."""
+    checkpoint.require_cells()
+    if cell_name is None:
+        return checkpoint.cells
+    if cell_name not in {cell.name for cell in checkpoint.cells}:
+        raise UsageError(f"no cell named {cell_name!r}; the file has: "
+                         f"{', '.join(c.name for c in checkpoint.cells)}", checkpoint.path)
+    return [checkpoint.cell(cell_name)]
+
+
 def explain(checkpoint: Checkpoint, cell_name: str | None = None) -> dict[str, Any]:
     """What `grutool explain --json` prints: every cell (or the one named) in model order."""
-    cells = checkpoint.cells
-    if cell_name is not None:
-        cells = [checkpoint.cell(cell_name)]
+    cells = chosen_cells(checkpoint, cell_name)
     return {"path": str(checkpoint.path), "format": checkpoint.format,
             "cells": [explain_cell(checkpoint, cell) for cell in cells]}
 
