@@ -34,7 +34,10 @@ DEFAULT_TOLERANCE = 1e-5
 
 
 @dataclass
-class CellComparison:
+class Comparison:
+    """One pair compared, a pair of cells or of whole modules: the largest output
+    difference, or the problem that kept the pair from being run."""
+
     a: str
     b: str
     max_abs_error: float | None
@@ -49,20 +52,8 @@ class CellComparison:
                 "problem": self.problem}
 
 
-@dataclass
-class ModuleComparison:
-    a: str
-    b: str
-    max_abs_error: float | None
-    problem: str | None = None
-
-    def ok(self, tolerance: float) -> bool:
-        return (self.problem is None and self.max_abs_error is not None
-                and self.max_abs_error <= tolerance)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"a": self.a, "b": self.b, "max_abs_error": self.max_abs_error,
-                "problem": self.problem}
+# The names the rest of the code reads: what is compared, cells or modules.
+CellComparison = ModuleComparison = Comparison
 
 
 @dataclass
