@@ -31,6 +31,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from tf_route import tf_split_script  # noqa: E402
 from wide_checkpoint import CELL_SCOPE, LAYERS, write_checkpoint  # noqa: E402
 
 MANY = HERE / "data" / "many" / "model.ckpt"
@@ -39,23 +40,7 @@ GRUTOOL = [sys.executable, "-m", "grutool.cli"] if shutil.which("grutool") is No
     else [shutil.which("grutool")]
 
 # What a TensorFlow user would write to do what `grutool split` does.
-TF_SPLIT = f"""
-import os, sys
-os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-import numpy as np, tensorflow as tf
-reader = tf.train.load_checkpoint(sys.argv[1])
-out = {{}}
-for k in range({LAYERS}):
-    scope = "{CELL_SCOPE}".format(k=k)
-    gk = reader.get_tensor(scope + "/gates/kernel"); gb = reader.get_tensor(scope + "/gates/bias")
-    ck = reader.get_tensor(scope + "/candidate/kernel"); cb = reader.get_tensor(scope + "/candidate/bias")
-    h = ck.shape[1]; i = gk.shape[0] - h
-    out[scope + "/W_ir"], out[scope + "/W_iz"] = gk[:i, :h], gk[:i, h:]
-    out[scope + "/W_hr"], out[scope + "/W_hz"] = gk[i:, :h], gk[i:, h:]
-    out[scope + "/W_in"], out[scope + "/W_hn"] = ck[:i], ck[i:]
-    out[scope + "/b_ir"], out[scope + "/b_iz"], out[scope + "/b_in"] = gb[:h], gb[h:], cb
-np.savez(sys.argv[2], **out)
-"""
+TF_SPLIT = tf_split_script(LAYERS, CELL_SCOPE)
 
 # Runs one command as its only child; prints its wall time and peak RSS (KiB).
 WRAPPER = """
@@ -139,7 +124,7 @@ def bench_wide(runs: int) -> None:
             print(f"  {label}: {results[label][0]:.2f} s, {results[label][1]:.0f} MB",
                   file=sys.stderr)
         tf_wall = results[commands[-1][0]][0]
-        for label, command, _, limit in commands:
+        for label, _command, _, limit in commands:
             wall, peak = results[label]
             if limit is None:
                 target = "the route to beat"
@@ -246,7 +231,7 @@ def bench_proof(runs: int) -> None:
             out = subprocess.run([sys.executable, "-c", PROOF, str(units)], capture_output=True,
                                  text=True, env=child_env(), check=True).stdout.split()
             values.append([float(v) for v in out])
-        wall, cpu, error = (statistics.median(column) for column in zip(*values))
+        wall, cpu, error = (statistics.median(column) for column in zip(*values, strict=True))
         target = " (target: well under 1 s)" if units == 2048 else ""
         print(f"| {units} | {wall:.3f} | {cpu:.3f}{target} | {error:g} |")
 

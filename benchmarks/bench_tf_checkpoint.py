@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -21,6 +20,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from tf_route import tf_split_script
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data" / "tf_checkpoint"
@@ -34,23 +35,7 @@ TARGETS = {"inspect vs TF": 15.0, "inspect vs import numpy": 1.5, "split vs TF":
 PEAK_RSS_TARGET_MIB = 60
 
 # What a TensorFlow user would write to do what `grutool split` does.
-TF_SPLIT = f"""
-import os, sys
-os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-import numpy as np, tensorflow as tf
-reader = tf.train.load_checkpoint(sys.argv[1])
-out = {{}}
-for k in range({CELLS}):
-    scope = "{CELL_SCOPE}".format(k=k)
-    gk = reader.get_tensor(scope + "/gates/kernel"); gb = reader.get_tensor(scope + "/gates/bias")
-    ck = reader.get_tensor(scope + "/candidate/kernel"); cb = reader.get_tensor(scope + "/candidate/bias")
-    h = ck.shape[1]; i = gk.shape[0] - h
-    out[scope + "/W_ir"], out[scope + "/W_iz"] = gk[:i, :h], gk[:i, h:]
-    out[scope + "/W_hr"], out[scope + "/W_hz"] = gk[i:, :h], gk[i:, h:]
-    out[scope + "/W_in"], out[scope + "/W_hn"] = ck[:i], ck[i:]
-    out[scope + "/b_ir"], out[scope + "/b_iz"], out[scope + "/b_in"] = gb[:h], gb[h:], cb
-np.savez(sys.argv[2], **out)
-"""
+TF_SPLIT = tf_split_script(CELLS, CELL_SCOPE)
 
 
 def write_checkpoint() -> None:
