@@ -18,11 +18,43 @@ from ._version import __version__
 from .errors import GrutoolError
 
 if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
+
     from .batch import Outcome
     from .progress import Progress
 
 READER_CHOICE = click.Choice(["auto", "builtin", "tensorflow"])
-PATH = click.Path(path_type=Path)  # existence is checked by grutool, with its own message
+
+
+class LocationType(click.ParamType):
+    """A local path or, where `urls`, a URL (s3://, gs://, https://, hf://, file://): kept
+    as a URL, which pathlib would fold (`https:/host`). Existence is checked by grutool, with
+    its own message."""
+
+    name = "path"
+
+    def __init__(self, urls: bool):
+        self.urls = urls
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from .remote import is_url, location
+
+        if is_url(value):
+            if not self.urls:
+                self.fail(f"{value.split('?')[0]}: outputs are written to local files, not URLs",
+                          param, ctx)
+            return location(value)
+        return Path(value)
+
+    def shell_complete(self, ctx: click.Context, param: click.Parameter,
+                       incomplete: str) -> list[CompletionItem]:
+        from click.shell_completion import CompletionItem
+
+        return [CompletionItem(incomplete, type="file")]
+
+
+PATH = LocationType(urls=True)
+OUT = LocationType(urls=False)
 # Help fills the terminal up to this width: wide enough for the examples, narrow enough to read.
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 DEBUG_KEY = "grutool.debug"
@@ -366,7 +398,7 @@ def inspect(paths: tuple[Path, ...], every_checkpoint: bool, as_json: bool, read
 
 @cli.command(short_help="Write every cell's per-gate arrays, W_ir to b_hn, to a file.")
 @click.argument("path", type=PATH)
-@click.option("--out", "-o", type=PATH, required=True,
+@click.option("--out", "-o", type=OUT, required=True,
               help="Output file: .npz, .h5 or .safetensors (chosen by the extension).")
 @click.option("--force", is_flag=True, help="Replace the output if it exists.")
 @click.option("--json", "as_json", is_flag=True, help="Report what was written as JSON.")
@@ -410,7 +442,7 @@ TARGET_CHOICE = click.Choice(["pytorch", "keras", "onnx", "tf"])
 @cli.command(short_help="Re-lay the cells out for another framework, with a numerical proof.")
 @click.argument("path", type=PATH)
 @click.option("--to", "to", type=TARGET_CHOICE, required=True, help="Target framework layout.")
-@click.option("--out", "-o", type=PATH, required=True,
+@click.option("--out", "-o", type=OUT, required=True,
               help="Output file (.safetensors, .npz, .h5; .pt for pytorch; .onnx for onnx).")
 @click.option("--module", help="Convert only this module (required for onnx when there are several).")
 @click.option("--allow-inexact", is_flag=True,
@@ -716,7 +748,7 @@ def diff(a: Path, b: Path, threshold: float | None, as_json: bool, quiet: bool,
 
 @cli.command(short_help="Draw each cell's gates: heat maps and histograms.")
 @click.argument("path", type=PATH)
-@click.option("--out", "-o", type=PATH, required=True,
+@click.option("--out", "-o", type=OUT, required=True,
               help="Output image: .png, .svg, or .pdf (one page per cell).")
 @click.option("--cell", metavar="NAME", shell_complete=_cell_names,
               help="Draw only this cell (its name as `inspect` shows it).")

@@ -29,6 +29,11 @@ OPTIONAL = [
     ("msgpack", ("msgpack",), "flax", "Flax msgpack files"),
     ("keras", ("keras",), "keras", "the tests that load converted weights into Keras 3"),
     ("matplotlib", ("matplotlib",), "plot", "grutool plot"),
+    ("fsspec", ("fsspec",), "remote", "checkpoints at URLs"),
+    ("aiohttp", ("aiohttp",), "remote", "http:// and https:// URLs"),
+    ("s3fs", ("s3fs",), "remote", "s3:// URLs"),
+    ("gcsfs", ("gcsfs",), "remote", "gs:// URLs"),
+    ("huggingface_hub", ("huggingface-hub", "huggingface_hub"), "remote", "hf:// URLs"),
 ]
 REQUIRED = [("numpy", ("numpy",)), ("h5py", ("h5py",)), ("rich", ("rich",)), ("click", ("click",)),
             ("crc32c", ("crc32c",)), ("ml_dtypes", ("ml-dtypes", "ml_dtypes"))]

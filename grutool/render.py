@@ -275,7 +275,7 @@ def track_cells(items: Sequence[T], description: str, enabled: bool,
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), TextColumn("{task.fields[item]}"),
+                        TimeElapsedColumn(), _fetched_column(), TextColumn("{task.fields[item]}"),
                         console=console(stderr=True), transient=True)
     task = progress.add_task(description, total=len(items), item="")
     lock = threading.Lock()
@@ -299,6 +299,22 @@ def track_cells(items: Sequence[T], description: str, enabled: bool,
         with lock:
             finished = True
             progress.stop()
+
+
+def _fetched_column() -> Any:
+    """A column with the bytes fetched from URLs so far (empty for local files), read at
+    each refresh: a large tensor arrives between two steps of the bar."""
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    from .remote import TRANSFER
+
+    class FetchedColumn(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            return Text(f"{human_size(TRANSFER.bytes)} fetched" if TRANSFER.bytes else "",
+                        style="progress.download")
+
+    return FetchedColumn()
 
 
 def _label(item: object) -> str:

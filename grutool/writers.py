@@ -35,8 +35,8 @@ def output_format(path: Path, allowed: tuple[str, ...] = SUFFIXES) -> str:
 def check_output(path: Path, force: bool, inputs: list[Path]) -> None:
     """Refuse before any work is done: an input as output, an existing file without force."""
     target = path.resolve()
-    for item in inputs:
-        if item.exists() and item.resolve() == target:
+    for item in inputs:  # an input at a URL is never a local output
+        if isinstance(item, Path) and item.exists() and item.resolve() == target:
             raise OutputError("the output would overwrite an input file", path)
     if path.is_dir():
         raise OutputError("the output is a directory", path)

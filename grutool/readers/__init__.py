@@ -15,7 +15,11 @@ from pathlib import Path
 from types import ModuleType
 
 from ..errors import InputError, UnsupportedFormatError
+from ..remote import RemotePath, location
 from ..tensors import TensorSource
+
+# What a reader opens: a local file, or a file at a URL with the same interface (remote.py).
+Location = Path | RemotePath
 
 # Order matters where two formats share a container (a zip is .npz, .keras or .pt).
 READER_MODULES = [
@@ -40,7 +44,7 @@ def _load(name: str) -> ModuleType | None:
         raise
 
 
-def read_head(path: Path) -> bytes:
+def read_head(path: Location) -> bytes:
     if not path.is_file():
         return b""
     try:
@@ -50,13 +54,13 @@ def read_head(path: Path) -> bytes:
         raise InputError(f"cannot read the file: {exc.strerror or exc}", path) from exc
 
 
-def open_source(path: str | Path, reader: str = "auto") -> TensorSource:
+def open_source(path: str | Location, reader: str = "auto") -> TensorSource:
     """Open `path` with the first reader that recognises it.
 
     `reader` chooses how TF checkpoints are read: "auto" (built-in, TensorFlow as a fallback),
     "builtin" or "tensorflow"; other formats ignore it.
     """
-    path = Path(path)
+    path = location(path)
     if not path.exists() and not _is_tf_prefix(path):
         raise InputError("no such file or directory", path)
     if path.is_file() and path.stat().st_size == 0:
@@ -89,7 +93,7 @@ def open_source(path: str | Path, reader: str = "auto") -> TensorSource:
 MAX_NAMED = 5
 
 
-def checkpoints_in(directory: str | Path) -> list[Path]:
+def checkpoints_in(directory: str | Location) -> list[Location]:
     """Every checkpoint directly in `directory`, as paths `open_source` opens: each TF
     checkpoint prefix (a training run's `model.ckpt-N`, numbers compared as numbers), each
     file a reader recognises and each SavedModel directory. Other subdirectories are not
@@ -97,9 +101,9 @@ def checkpoints_in(directory: str | Path) -> list[Path]:
     are one checkpoint, not several."""
     from ..cells import natural_key
 
-    directory = Path(directory)
+    directory = location(directory)
     tf_checkpoint = _load("tf_checkpoint")
-    found: dict[Path, None] = {}
+    found: dict[Location, None] = {}
     try:
         entries = sorted(directory.iterdir(), key=lambda p: natural_key(p.name))
     except OSError as exc:
@@ -127,16 +131,17 @@ def checkpoints_in(directory: str | Path) -> list[Path]:
     return sorted(found, key=lambda p: natural_key(p.name))
 
 
-def expand_directories(paths: list[Path]) -> list[Path]:
+def expand_directories(paths: list[str | Location]) -> list[Location]:
     """`paths` with each directory that holds checkpoints replaced by all of them
     (`checkpoints_in`), in order; other paths (and a directory that is one checkpoint, such
     as a SavedModel) as given."""
-    expanded: list[Path] = []
-    for path in paths:
-        found = checkpoints_in(path) if Path(path).is_dir() else []
-        expanded.extend(found or [Path(path)])
+    expanded: list[Location] = []
+    for given in paths:
+        path = location(given)
+        found = checkpoints_in(path) if path.is_dir() else []
+        expanded.extend(found or [path])
     return expanded
 
 
-def _is_tf_prefix(path: Path) -> bool:
+def _is_tf_prefix(path: Location) -> bool:
     return path.with_name(path.name + ".index").is_file()

@@ -55,6 +55,9 @@ class Hdf5Source(TensorSource):
             raise InputError(f"reading HDF5 needs h5py, which is missing or broken "
                              f"({first_line(exc)}); reinstall grutool", path) from exc
         try:
+            if fileobj is None and not isinstance(path, Path):
+                # At a URL, h5py reads through a file object whose reads are range requests.
+                fileobj = self._fileobj = path.open("rb")
             self._file = h5py.File(fileobj if fileobj is not None else path, "r")
         except OSError as exc:
             raise CorruptFileError(f"not a readable HDF5 file ({first_line(exc)})", path) from exc

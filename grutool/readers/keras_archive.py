@@ -25,7 +25,7 @@ from typing import Any
 from ..errors import CorruptFileError, InputError
 from .json_text import load_json
 from .keras_config import checked_layer_configs, keras3_layer_configs
-from .zip_safety import DAMAGED_ZIP_ERRORS, check_zip_members
+from .zip_safety import DAMAGED_ZIP_ERRORS, check_zip_members, open_zip
 
 FORMAT = "keras"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -45,7 +45,7 @@ def matches(path: Path, head: bytes) -> bool:
     if path.suffix.lower() == ".keras":
         return True
     try:
-        with zipfile.ZipFile(path) as archive:
+        with open_zip(path) as archive:
             names = set(archive.namelist())
     except (*DAMAGED_ZIP_ERRORS, OSError):
         return False
@@ -56,7 +56,7 @@ def open(path: Path):  # noqa: A001 - the reader protocol's name
     from .hdf5 import Hdf5Source
 
     try:
-        archive = zipfile.ZipFile(path)
+        archive = open_zip(path)
     except DAMAGED_ZIP_ERRORS as exc:
         raise CorruptFileError(f"not a valid .keras (zip) archive: {exc}", path) from exc
     except OSError as exc:

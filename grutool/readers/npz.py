@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import CorruptFileError, InputError
 from ..tensors import TensorInfo, TensorSource
-from .zip_safety import DAMAGED_ZIP_ERRORS, check_zip_members
+from .zip_safety import DAMAGED_ZIP_ERRORS, check_zip_members, open_zip
 
 FORMAT = "npz"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -27,7 +27,7 @@ def matches(path: Path, head: bytes) -> bool:
     if path.suffix.lower() == ".npz":
         return True
     try:
-        with zipfile.ZipFile(path) as archive:
+        with open_zip(path) as archive:
             names = archive.namelist()
     except (*DAMAGED_ZIP_ERRORS, OSError):
         return False
@@ -39,7 +39,7 @@ class NpzSource(TensorSource):
         super().__init__(path=path, format=FORMAT, files=[path])
         self._handle = None
         try:
-            self._zip = zipfile.ZipFile(path)
+            self._zip = open_zip(path)
         except DAMAGED_ZIP_ERRORS as exc:
             raise CorruptFileError(f"not a valid .npz (zip) archive: {exc}", path) from exc
         except OSError as exc:
@@ -102,7 +102,8 @@ class NpzSource(TensorSource):
 
     def _read_stored(self, name: str, member: zipfile.ZipInfo, header_bytes: int,
                      target: memoryview) -> None:
-        from .zip_member import _data_offset, _pread, _pread_into
+        from ..remote import read_range_into
+        from .zip_member import _data_offset, _pread
 
         if self._handle is None:
             self._handle = self.path.open("rb", buffering=0)
@@ -111,7 +112,7 @@ class NpzSource(TensorSource):
         position = start + header_bytes
         for offset in range(0, len(target), READ_BLOCK_BYTES):
             block = target[offset:offset + READ_BLOCK_BYTES]
-            if _pread_into(self._handle, block, position + offset) != len(block):
+            if read_range_into(self._handle, block, position + offset) != len(block):
                 raise CorruptFileError(f"array {name!r} is truncated", self.path)
             crc = zlib.crc32(block, crc)
         if crc != member.CRC:

@@ -67,7 +67,8 @@ class OnnxSource(TensorSource):
             raise MissingExtraError("reading ONNX models needs onnx", "onnx", path) from exc
         self._onnx = onnx
         try:
-            model = onnx.load(str(path), load_external_data=False)
+            model = onnx.load(str(path) if isinstance(path, Path) else path.open("rb"),
+                              load_external_data=False)
         except Exception as exc:  # protobuf's DecodeError and friends
             raise CorruptFileError(f"not a readable ONNX model: {first_line(exc)}", path) from exc
         self._base = path.resolve().parent
@@ -130,6 +131,10 @@ class OnnxSource(TensorSource):
         if not location:
             raise CorruptFileError(f"tensor {name!r} keeps its data outside the model but names "
                                    "no file", self.path)
+        if not isinstance(self.path, Path):
+            raise InputError(f"tensor {name!r} keeps its data in {location!r}, beside the model; "
+                             "grutool reads external ONNX data from local files only", self.path,
+                             hint="download the model and its data files")
         target = (self._base / location).resolve()
         if not target.is_relative_to(self._base):
             raise InputError(f"tensor {name!r} keeps its data in {location!r}, outside the "

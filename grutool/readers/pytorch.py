@@ -11,7 +11,6 @@ with "." and values that are not tensors are ignored.
 from __future__ import annotations
 
 import warnings
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ import numpy as np
 from ..errors import CorruptFileError, InputError, MissingExtraError, first_line
 from ..tensors import TensorInfo, TensorSource
 from .torch_records import check_storage_records
-from .zip_safety import DAMAGED_ZIP_ERRORS, check_zip_members
+from .zip_safety import DAMAGED_ZIP_ERRORS, check_zip_members, open_zip
 
 FORMAT = "pytorch"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -46,7 +45,7 @@ def matches(path: Path, head: bytes) -> bool:
 
 def _is_torch_zip(path: Path) -> bool:
     try:
-        with zipfile.ZipFile(path) as archive:
+        with open_zip(path) as archive:
             names = archive.namelist()
     except (*DAMAGED_ZIP_ERRORS, OSError):
         return False
@@ -76,7 +75,7 @@ class PytorchSource(TensorSource):
         if not head.startswith(ZIP_MAGIC):
             return False
         try:
-            with zipfile.ZipFile(self.path) as archive:
+            with open_zip(self.path) as archive:
                 names = [member.filename for member in check_zip_members(archive, self.path)]
                 check_storage_records(archive, self.path)
         except DAMAGED_ZIP_ERRORS as exc:
@@ -100,6 +99,10 @@ class PytorchSource(TensorSource):
                 # torch warns (on stderr) about odd pickle protocols in damaged files; the
                 # error, if any, is reported below as one line.
                 warnings.simplefilter("ignore")
+                if not isinstance(self.path, Path):
+                    # At a URL: through range requests; torch reads every storage of the file.
+                    with self.path.open("rb") as handle:
+                        return torch.load(handle, map_location="cpu", weights_only=True)
                 return torch.load(self.path, map_location="cpu", weights_only=True, mmap=is_zip)
         except Exception as exc:  # torch raises many kinds; each becomes a one-line error
             text = str(exc)

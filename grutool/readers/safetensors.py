@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import CorruptFileError, InputError
+from ..remote import read_range_into
 from ..tensors import TensorInfo, TensorSource
 from .json_text import load_json
 
@@ -137,7 +138,12 @@ class SafetensorsSource(TensorSource):
         count = math.prod(info.shape)
         try:
             with self.path.open("rb") as handle:
-                array = np.fromfile(handle, dtype=dtype, count=count, offset=self._offsets[name])
+                if isinstance(self.path, Path):
+                    array = np.fromfile(handle, dtype=dtype, count=count, offset=self._offsets[name])
+                else:  # at a URL: one range request for the tensor's bytes
+                    array = np.empty(count, dtype=dtype)
+                    got = read_range_into(handle, memoryview(array.view(np.uint8)), self._offsets[name])
+                    array = array[:got // dtype.itemsize]
         except OSError as exc:
             raise InputError(f"cannot read tensor {name!r}: {exc.strerror or exc}",
                              self.path) from exc

@@ -21,7 +21,6 @@ import bisect
 import importlib.machinery
 import importlib.util
 import mmap
-import os
 import re
 import sys
 from collections.abc import Iterator
@@ -31,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CorruptFileError, InputError
+from ..remote import read_range_into
 from ..tensors import TensorInfo, TensorSource
 
 FORMAT = "tf-checkpoint"
@@ -594,8 +594,7 @@ class TensorBundleSource(TensorSource):
                 block = target[start:start + READ_BLOCK_BYTES]
                 got = 0
                 while got < len(block):
-                    count = os.preadv(handle.fileno(), [block[got:]], position + got) \
-                        if hasattr(os, "preadv") else _pread_into(handle, block[got:], position + got)
+                    count = read_range_into(handle, block[got:], position + got)
                     if not count:
                         raise CorruptFileError(f"the data of {name!r} lies beyond the end of the "
                                                "shard; it was truncated", shard_path)
@@ -624,11 +623,6 @@ class TensorBundleSource(TensorSource):
         for handle in self._handles.values():
             handle.close()
         self._handles.clear()
-
-
-def _pread_into(handle, block: memoryview, position: int) -> int:
-    handle.seek(position)
-    return handle.readinto(block) or 0
 
 
 # A tensor is read and checked in blocks of this size, each checked while it is in the cache.
@@ -726,6 +720,13 @@ TENSOR_CONTENT_FIELD = 4
 V1_STRING_FIELD = 8
 
 
+class _ClosableBytes(bytes):
+    """A V1 file's bytes where an mmap is not possible (at a URL), closable like the map."""
+
+    def close(self) -> None:
+        pass
+
+
 class V1CheckpointSource(TensorSource):
     """A V1 checkpoint (TF <= 0.11, or `Saver(write_version=V1)`): one table whose `""` entry
     lists the tensors and their slices (`SavedTensorSliceMeta`), and whose other entries, under
@@ -735,8 +736,11 @@ class V1CheckpointSource(TensorSource):
         super().__init__(path=path, format=FORMAT, files=[path])
         self._slices: dict[str, list[tuple[tuple[tuple[int, int], ...], bytes]]] = {}
         try:
-            with path.open("rb") as handle:
-                self._map = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+            if isinstance(path, Path):
+                with path.open("rb") as handle:
+                    self._map = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+            else:  # at a URL: a legacy format, read whole
+                self._map = _ClosableBytes(path.read_bytes())
         except (OSError, ValueError) as exc:
             raise InputError(f"cannot read the file: {exc}", path) from exc
         try:

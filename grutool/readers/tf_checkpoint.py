@@ -77,6 +77,10 @@ def _directory_prefix(directory: Path) -> Path | None:
             match = None
         if match:
             named = Path(match.group("path").replace('\\"', '"'))
+            if named.is_absolute() and not isinstance(directory, Path):
+                # A state file at a URL naming a path of the machine that wrote it: never
+                # a file of this machine.
+                named = Path(named.name)
             prefix = named if named.is_absolute() else directory / named
             # A state file copied from another machine names an absolute path that is not
             # here; the checkpoint usually sits beside the state file under the same name.
@@ -100,8 +104,11 @@ def _directory_prefix(directory: Path) -> Path | None:
 def _indexes(directory: Path) -> list[Path]:
     """The prefixes of the checkpoints in `directory`, oldest first (by their index's mtime).
     is_file() also drops dangling symlinks, whose stat() would raise."""
+    from ..cells import natural_key
+
+    # Where times are unknown (an HTTP listing), model.ckpt-10000 still comes after -9000.
     found = sorted((p for p in directory.glob("*.index") if p.is_file()),
-                   key=lambda p: p.stat().st_mtime)
+                   key=lambda p: (p.stat().st_mtime, natural_key(p.name)))
     return [p.with_name(p.name[: -len(".index")]) for p in found]
 
 
@@ -116,6 +123,9 @@ def open(path: Path, reader: str = "auto") -> TensorSource:  # noqa: A001
     if reader not in READERS:
         raise UsageError(f"unknown reader {reader!r}; choose one of {', '.join(READERS)}")
     prefix = resolve_prefix(path)
+    if not isinstance(prefix, Path) and reader == "tensorflow":
+        raise UsageError("--reader tensorflow reads local files only; grutool's own reader "
+                         "reads checkpoints at URLs")
     if reader == "tensorflow":
         return TensorFlowCheckpointSource(prefix)
     try:
@@ -127,9 +137,10 @@ def open(path: Path, reader: str = "auto") -> TensorSource:  # noqa: A001
     try:
         return tf_bundle.open_bundle(prefix)
     except tf_bundle.BuiltinUnsupported as exc:
-        if reader == "builtin":
+        if reader == "builtin" or not isinstance(prefix, Path):
             raise InputError(f"the built-in reader cannot read this checkpoint: {exc}", path,
-                             hint="try --reader tensorflow") from exc
+                             hint="try --reader tensorflow" if isinstance(prefix, Path) else
+                             "download it and try --reader tensorflow") from exc
         try:
             return TensorFlowCheckpointSource(prefix)
         except MissingExtraError as missing:

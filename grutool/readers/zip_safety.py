@@ -20,6 +20,7 @@ import zlib
 from pathlib import Path, PurePosixPath
 
 from ..errors import CorruptFileError
+from ..remote import RemotePath
 
 MAX_MEMBERS = 100_000
 MAX_MEMBER_BYTES = 64 * 2**30
@@ -31,6 +32,14 @@ MAX_COMPRESSION_RATIO = 2000
 # deflate/lzma streams. A reader catching these reports a corrupt file, not a crash.
 DAMAGED_ZIP_ERRORS = (zipfile.BadZipFile, ValueError, EOFError, NotImplementedError,
                       RuntimeError, zlib.error, lzma.LZMAError)
+
+
+def open_zip(path: Path | RemotePath) -> zipfile.ZipFile:
+    """The archive at `path`; at a URL, read through range requests (its central directory,
+    then only the members asked for)."""
+    if isinstance(path, Path):
+        return zipfile.ZipFile(path)
+    return zipfile.ZipFile(path.open("rb"))
 
 
 def check_zip_members(archive: zipfile.ZipFile, path: Path) -> list[zipfile.ZipInfo]:
