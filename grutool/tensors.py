@@ -61,6 +61,21 @@ def _itemsize(dtype: str) -> int | None:
     return _ITEMSIZES[dtype]
 
 
+@dataclass(frozen=True)
+class KerasModelConfig:
+    """A Keras model config as the file holds it: the parsed JSON, not interpreted (what it
+    says of a GRU is the Keras family's to decide, `grutool.families.keras_config`)."""
+
+    raw: dict[str, Any]
+    # Written by Keras 3 (not Keras 2 / tf_keras): the two differ in what `hard_sigmoid` is.
+    keras3: bool
+    # Where the file keeps it, for messages: "config.json", "the model_config attribute".
+    source_member: str
+    # The group a Keras 2 style full-model `.h5` keeps its layers' weights under
+    # ("model_weights"); None for the Keras 3 saving format (`layers/<counted name>`).
+    weights_group: str | None = None
+
+
 @dataclass
 class TensorSource:
     """Base class of the readers. Subclasses fill `infos` at open time and implement `_read`."""
@@ -72,6 +87,9 @@ class TensorSource:
     # reset_after, activations), keyed by the tensor-name prefix they apply to.
     # The GRU families prefer these to guessing from shapes.
     layer_configs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # A Keras model config the file carries (a `.keras` archive's `config.json`, a Keras 2
+    # full-model `.h5`'s `model_config`), as written.
+    keras_config: KerasModelConfig | None = None
     # Free-text metadata the container carries (HDF5 root attributes, the safetensors
     # header's `__metadata__`): grutool's own split files keep `__grutool__` there.
     text_metadata: dict[str, str] = field(default_factory=dict)

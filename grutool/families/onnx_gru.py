@@ -60,6 +60,7 @@ from ..cells import FORWARD, REVERSE, GruCell, Recognition
 from ..where import Where, gate_blocks
 
 if TYPE_CHECKING:
+    from ..cells import RecognitionHints
     from ..tensors import TensorInfo, TensorSource
 
 LAYOUTS = ("onnx-gru",)
@@ -87,7 +88,8 @@ PLAIN_EQUIVALENTS = {("affine", (1.0, 0.0)): "linear", ("scaled_tanh", (1.0, 1.0
 _FAR = 2**31 - 1
 
 
-def recognise(source: TensorSource, unclaimed: list[TensorInfo]) -> Recognition:
+def recognise(source: TensorSource, unclaimed: list[TensorInfo],
+              hints: RecognitionHints | None = None) -> Recognition:
     infos = {info.name: info for info in unclaimed}
     result = Recognition()
     nodes = {name: config for name, config in source.layer_configs.items()
