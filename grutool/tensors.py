@@ -6,6 +6,7 @@ Every input format is a `TensorSource`. Listing (`tensors()`) must not read tens
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -76,6 +77,34 @@ class KerasModelConfig:
     weights_group: str | None = None
 
 
+@dataclass(frozen=True)
+class GraphNode:
+    """One node of a model's computation graph (an ONNX model's), as the file states it."""
+
+    index: int  # its place in the node list (ONNX keeps nodes topologically sorted)
+    op_type: str
+    domain: str
+    name: str
+    inputs: tuple[str, ...]  # "" for an optional input left out
+    outputs: tuple[str, ...]
+    # Numbers, strings and their lists as they are, a small tensor as nested lists, anything
+    # else (a subgraph, a type) by its kind only ("<graph>").
+    attributes: dict[str, Any]
+
+
+@dataclass
+class ModelGraph:
+    """A model's computation graph: its nodes in order, its outputs, its opset, and the
+    constants (initializers, `Constant` nodes) its nodes read."""
+
+    nodes: list[GraphNode]
+    outputs: set[str]
+    opset: int | None
+    # A constant tensor's {"shape", "value"} (the value as nested lists, None when it holds
+    # more than a few elements), or None for a tensor computed at run time.
+    constant: Callable[[str], dict[str, Any] | None]
+
+
 @dataclass
 class TensorSource:
     """Base class of the readers. Subclasses fill `infos` at open time and implement `_read`."""
@@ -83,13 +112,12 @@ class TensorSource:
     path: Path
     format: str
     infos: dict[str, TensorInfo] = field(default_factory=dict)
-    # Facts the file states about its layers (e.g. a Keras config: class, units,
-    # reset_after, activations), keyed by the tensor-name prefix they apply to.
-    # The GRU families prefer these to guessing from shapes.
-    layer_configs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # A Keras model config the file carries (a `.keras` archive's `config.json`, a Keras 2
+    # Facts the file states about its model beside the tensors, as the file states them; the
+    # GRU families prefer these to guessing from shapes. A Keras model config the file carries (a `.keras` archive's `config.json`, a Keras 2
     # full-model `.h5`'s `model_config`), as written.
     keras_config: KerasModelConfig | None = None
+    # A computation graph the file holds (an ONNX model's).
+    graph: ModelGraph | None = None
     # Free-text metadata the container carries (HDF5 root attributes, the safetensors
     # header's `__metadata__`): grutool's own split files keep `__grutool__` there.
     text_metadata: dict[str, str] = field(default_factory=dict)
