@@ -149,6 +149,16 @@ class GruModule:
         return [cell for layer in self.layers() for cell in layer]
 
 
+@dataclass(frozen=True)
+class RecognitionHints:
+    """What recognition is told beside the file itself: the user's forced reading (`--layout`)
+    and Keras layer configs found outside the file's reader (a SavedModel's
+    `keras_metadata.pb`, normalised and keyed by the scope their weights sit under)."""
+
+    layout: str | None = None
+    keras_layers: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
 @dataclass
 class Recognition:
     """What the GRU families found in one tensor source."""

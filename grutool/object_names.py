@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import CorruptFileError, first_line
-from .readers.keras_config import normalise_layer
+from .families.keras_config import normalise_layer
 from .readers.tf_object_graph import (
     GRAPH_TENSOR,
     KERAS_METADATA,

@@ -16,12 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import families
-from .cells import FORWARD, Recognition
+from .cells import FORWARD, Recognition, RecognitionHints
 from .renaming import NameView, RenameRule, apply_rules, parse_rules
 from .slots import Copies, cell_copies, copy_names, find_copies, select_slot
 from .tensors import TensorSource
-
-FORCED_KEY = "*"  # the Keras family's key for a reading the user forces
 
 
 @dataclass(frozen=True)
@@ -52,6 +50,7 @@ class Reading:
     recognition: Recognition
     copies: Copies = field(default_factory=dict)
     options: ReadingOptions = field(default_factory=ReadingOptions)
+    hints: RecognitionHints = field(default_factory=RecognitionHints)
 
     def cell_copies(self, cell) -> dict[str, list[str]]:
         """Slot name -> the file's names of the copies of the cell's tensors."""
@@ -74,17 +73,16 @@ def read_cells(source: TensorSource, options: ReadingOptions) -> Reading:
         # The object graph states the model's order of its variables, stacked cells included.
         view.stated_order = {names.get(key, key): (index, 0) for index, key in enumerate(graph.order)}
     warnings: list[str] = list(graph.warnings) if graph else []
-    if graph is not None and graph.layers:
-        view.layer_configs.update(graph.layer_configs(lambda key: names.get(key, key)))
-    if options.layout is not None:
-        view.layer_configs.setdefault(FORCED_KEY, {})["layout"] = options.layout
+    keras_layers = graph.layer_configs(lambda key: names.get(key, key)) \
+        if graph is not None and graph.layers else {}
+    hints = RecognitionHints(layout=options.layout, keras_layers=keras_layers)
     ties = {}
     if graph is not None:
         ties = {names.get(copy, copy): (names.get(weight, weight), slot)
                 for copy, (weight, slot) in graph.ties.items()}
     copies = find_copies(view.tensors(), ties)
     view.hidden |= copy_names(copies)
-    recognition = families.recognise(view)
+    recognition = families.recognise(view, hints)
     recognition.warnings[:0] = warnings
     if graph is not None and graph.saved_model and not graph.has_keras_metadata and any(
             cell.layout.startswith("keras") for cell in recognition.cells):
@@ -103,7 +101,7 @@ def read_cells(source: TensorSource, options: ReadingOptions) -> Reading:
             cell.variant = f"{cell.variant}; names from {how}" if cell.variant \
                 else f"names from {how}"
         cell.source_tensors = [view.file_name(name) for name in cell.source_tensors]
-    return Reading(view, recognition, copies, options)
+    return Reading(view, recognition, copies, options, hints)
 
 
 def _model_order(recognition: Recognition, view: NameView, keys_in_graph_order: list[str]) -> None:

@@ -86,7 +86,7 @@ class NameView(TensorSource):
 
     def __init__(self, inner: TensorSource, names: dict[str, str] | None = None):
         super().__init__(path=inner.path, format=inner.format,
-                         layer_configs=dict(inner.layer_configs),
+                         keras_config=inner.keras_config, graph=inner.graph,
                          text_metadata=inner.text_metadata, files=inner.files)
         self.inner = inner
         self._file_of: dict[str, str] = {}

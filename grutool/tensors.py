@@ -6,6 +6,7 @@ Every input format is a `TensorSource`. Listing (`tensors()`) must not read tens
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -61,6 +62,49 @@ def _itemsize(dtype: str) -> int | None:
     return _ITEMSIZES[dtype]
 
 
+@dataclass(frozen=True)
+class KerasModelConfig:
+    """A Keras model config as the file holds it: the parsed JSON, not interpreted (what it
+    says of a GRU is the Keras family's to decide, `grutool.families.keras_config`)."""
+
+    raw: dict[str, Any]
+    # Written by Keras 3 (not Keras 2 / tf_keras): the two differ in what `hard_sigmoid` is.
+    keras3: bool
+    # Where the file keeps it, for messages: "config.json", "the model_config attribute".
+    source_member: str
+    # The group a Keras 2 style full-model `.h5` keeps its layers' weights under
+    # ("model_weights"); None for the Keras 3 saving format (`layers/<counted name>`).
+    weights_group: str | None = None
+
+
+@dataclass(frozen=True)
+class GraphNode:
+    """One node of a model's computation graph (an ONNX model's), as the file states it."""
+
+    index: int  # its place in the node list (ONNX keeps nodes topologically sorted)
+    op_type: str
+    domain: str
+    name: str
+    inputs: tuple[str, ...]  # "" for an optional input left out
+    outputs: tuple[str, ...]
+    # Numbers, strings and their lists as they are, a small tensor as nested lists, anything
+    # else (a subgraph, a type) by its kind only ("<graph>").
+    attributes: dict[str, Any]
+
+
+@dataclass
+class ModelGraph:
+    """A model's computation graph: its nodes in order, its outputs, its opset, and the
+    constants (initializers, `Constant` nodes) its nodes read."""
+
+    nodes: list[GraphNode]
+    outputs: set[str]
+    opset: int | None
+    # A constant tensor's {"shape", "value"} (the value as nested lists, None when it holds
+    # more than a few elements), or None for a tensor computed at run time.
+    constant: Callable[[str], dict[str, Any] | None]
+
+
 @dataclass
 class TensorSource:
     """Base class of the readers. Subclasses fill `infos` at open time and implement `_read`."""
@@ -68,10 +112,12 @@ class TensorSource:
     path: Path
     format: str
     infos: dict[str, TensorInfo] = field(default_factory=dict)
-    # Facts the file states about its layers (e.g. a Keras config: class, units,
-    # reset_after, activations), keyed by the tensor-name prefix they apply to.
-    # The GRU families prefer these to guessing from shapes.
-    layer_configs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Facts the file states about its model beside the tensors, as the file states them; the
+    # GRU families prefer these to guessing from shapes. A Keras model config the file carries (a `.keras` archive's `config.json`, a Keras 2
+    # full-model `.h5`'s `model_config`), as written.
+    keras_config: KerasModelConfig | None = None
+    # A computation graph the file holds (an ONNX model's).
+    graph: ModelGraph | None = None
     # Free-text metadata the container carries (HDF5 root attributes, the safetensors
     # header's `__metadata__`): grutool's own split files keep `__grutool__` there.
     text_metadata: dict[str, str] = field(default_factory=dict)

@@ -20,7 +20,7 @@ import pytest
 
 import grutool
 from grutool.activations import UNKNOWN, function
-from grutool.cells import CANONICAL_NAMES, GruCell, GruModule
+from grutool.cells import CANONICAL_NAMES, GruCell, GruModule, RecognitionHints
 from grutool.families import keras_gru, to_canonical
 from grutool.gru import run_module
 from grutool.tensors import TensorInfo, TensorSource
@@ -154,14 +154,14 @@ def test_regenerated_fixtures_live(tmp_path: Path) -> None:
 
 class NamesOnly(TensorSource):
     def __init__(self, shapes: dict[str, tuple[int, ...]], format: str = "npz",
-                 layer_configs: dict | None = None):
+                 keras_layers: dict | None = None, layout: str | None = None):
         super().__init__(path=Path("names-only"), format=format)
         self.infos = {name: TensorInfo(name, shape, "float32") for name, shape in shapes.items()}
-        self.layer_configs = layer_configs or {}
+        self.hints = RecognitionHints(layout, keras_layers or {})
 
 
-def recognise(source: TensorSource):
-    return keras_gru.recognise(source, source.tensors())
+def recognise(source: NamesOnly):
+    return keras_gru.recognise(source, source.tensors(), source.hints)
 
 
 def test_bare_npz_is_assumed_keras_gru_with_a_warning() -> None:
@@ -173,12 +173,23 @@ def test_bare_npz_is_assumed_keras_gru_with_a_warning() -> None:
 
 
 def test_forced_reading_and_foreign_layout() -> None:
-    shapes = {"kernel": (3, 12), "recurrent_kernel": (4, 12)}
-    forced = recognise(NamesOnly(shapes, layer_configs={"*": {"reset_after": False,
-                                                              "activation": "relu"}}))
+    shapes = {"kernel": (3, 12), "recurrent_kernel": (4, 12), "bias": (2, 12)}
+    forced = recognise(NamesOnly(shapes, layout="keras-gru"))
     [cell] = forced.cells
+    assert (cell.layout, cell.reset_after) == ("keras-gru", True)
+    assert not any("assumed keras-gru" in warning for warning in forced.warnings)
+    cudnn = recognise(NamesOnly(shapes, layout="keras-cudnn-gru"))
+    assert not cudnn.cells and "read as a CuDNNGRU" in cudnn.warnings[0]
+    assert not recognise(NamesOnly(shapes, layout="pytorch-gru")).cells
+
+
+def test_config_without_bias_gives_reset_and_activation() -> None:
+    shapes = {"gru/gru_cell/kernel": (3, 12), "gru/gru_cell/recurrent_kernel": (4, 12)}
+    config = {"class_name": "GRU", "name": "gru", "units": 4, "reset_after": False,
+              "activation": "relu", "recurrent_activation": "sigmoid", "go_backwards": False,
+              "use_bias": False, "keras": 2, "order": 0}
+    [cell] = recognise(NamesOnly(shapes, keras_layers={"gru": config})).cells
     assert (cell.reset_after, cell.activation) == (False, "relu")
-    assert not recognise(NamesOnly(shapes, layer_configs={"*": {"layout": "pytorch-gru"}})).cells
 
 
 def test_no_bias_without_config_assumes_reset_after_and_says_so() -> None:
@@ -202,7 +213,7 @@ def test_lstm_and_contradictions_are_not_read_as_gru() -> None:
         {"model_weights/gru/gru/gru_cell/kernel:0": (3, 12),
          "model_weights/gru/gru/gru_cell/recurrent_kernel:0": (4, 12),
          "model_weights/gru/gru/gru_cell/bias:0": (12,)}, format="hdf5",
-        layer_configs={"model_weights/gru": {"class_name": "GRU", "units": 4,
+        keras_layers={"model_weights/gru": {"class_name": "GRU", "units": 4,
                                              "reset_after": True}}))
     assert not contradicted.cells and "reset_after=True" in contradicted.warnings[0]
 
@@ -254,7 +265,7 @@ def test_stack_order_from_names_is_natural_and_said_to_be_inferred() -> None:
 def test_config_cell_list_places_user_named_cells() -> None:
     """Issue 10's stack: sorted by name, alpha (4 inputs) would come first with zeta's relu."""
     shapes = _keras2_stack({"zeta": 3, "alpha": 4}, prefix=MODEL_STACK)
-    found = recognise(NamesOnly(shapes, format="hdf5", layer_configs={
+    found = recognise(NamesOnly(shapes, format="hdf5", keras_layers={
         "model_weights/rnn": _stack_config(("zeta", "relu"), ("alpha", "tanh"))}))
     [module] = found.modules
     assert [(c.name, c.layer, c.input_size, c.activation) for c in module.cells] == [
@@ -277,7 +288,7 @@ def test_weight_list_places_cells_without_a_config() -> None:
 
 def test_config_order_that_contradicts_the_shapes_is_warned_and_not_run_as_one() -> None:
     shapes = _keras2_stack({"zeta": 3, "alpha": 4}, prefix=MODEL_STACK)
-    found = recognise(NamesOnly(shapes, format="hdf5", layer_configs={
+    found = recognise(NamesOnly(shapes, format="hdf5", keras_layers={
         "model_weights/rnn": _stack_config(("alpha", "tanh"), ("zeta", "relu"))}))
     assert any("config stacks rnn/stacked_rnn_cells/zeta (3 inputs) on "
                "rnn/stacked_rnn_cells/alpha (4 units)" in warning for warning in found.warnings)
@@ -286,7 +297,7 @@ def test_config_order_that_contradicts_the_shapes_is_warned_and_not_run_as_one()
 
 def test_go_backwards_stack_reverses_only_the_top_cells_outputs() -> None:
     shapes = _keras2_stack({"a": 3, "b": 4}, prefix=MODEL_STACK)
-    found = recognise(NamesOnly(shapes, format="hdf5", layer_configs={
+    found = recognise(NamesOnly(shapes, format="hdf5", keras_layers={
         "model_weights/rnn": _stack_config(("a", "tanh"), ("b", "tanh"), go_backwards=True)}))
     assert [(c.direction, c.outputs_time_reversed) for c in found.cells] == [
         ("reverse", False), ("reverse", True)]
@@ -324,7 +335,7 @@ BIDIRECTIONAL_SHAPES = {f"layers/bidirectional/{side}_layer/cell/vars/{k}": shap
                                               ("mul", "mul"), ("ave", "ave"), (None, "none"),
                                               ("absent", "concat")])
 def test_merge_mode_from_the_config(merge_mode, merge) -> None:
-    found = recognise(NamesOnly(BIDIRECTIONAL_SHAPES, format="keras", layer_configs={
+    found = recognise(NamesOnly(BIDIRECTIONAL_SHAPES, format="keras", keras_layers={
         "layers/bidirectional": _bidirectional(merge_mode)}))
     assert found.merges == {"layers/bidirectional": merge}
     [module] = found.modules
@@ -335,7 +346,7 @@ def test_merge_mode_unstated_or_unknown_is_left_unstated_and_said() -> None:
     unstated = recognise(NamesOnly(BIDIRECTIONAL_SHAPES, format="hdf5"))
     assert unstated.merges == {} and unstated.modules[0].merge is None
     assert any("Keras's default is concat" in warning for warning in unstated.warnings)
-    odd = recognise(NamesOnly(BIDIRECTIONAL_SHAPES, format="keras", layer_configs={
+    odd = recognise(NamesOnly(BIDIRECTIONAL_SHAPES, format="keras", keras_layers={
         "layers/bidirectional": _bidirectional("max")}))
     assert odd.merges == {} and any("'max'" in warning for warning in odd.warnings)
 
@@ -423,7 +434,7 @@ def test_unknown_activation_is_warned_with_the_cell_and_the_value() -> None:
     gelu = {"class_name": "GRU", "name": "gru", "units": 4, "reset_after": True,
             "activation": "gelu", "recurrent_activation": "sigmoid", "go_backwards": False,
             "use_bias": True, "keras": 3, "order": 0}
-    found = recognise(NamesOnly(shapes, format="keras", layer_configs={"layers/gru": gelu}))
+    found = recognise(NamesOnly(shapes, format="keras", keras_layers={"layers/gru": gelu}))
     [cell] = found.cells
     assert cell.activation == UNKNOWN
     assert found.warnings == ['layers/gru/cell: activation "gelu" is not a function grutool can '

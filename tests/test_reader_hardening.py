@@ -16,6 +16,7 @@ import pytest
 from conftest import FIXTURES
 from tf_table_writer import proto_field, table_bytes, varint
 
+import grutool
 from grutool.errors import CorruptFileError, InputError
 from grutool.readers import open_source
 
@@ -238,7 +239,7 @@ def test_deeply_nested_model_config_in_a_keras2_h5(tmp_path):
     with h5py.File(path, "a") as handle:
         handle.attrs["model_config"] = _deep(100_000)
     with open_source(path) as source:  # the weights still read; the config gives no facts
-        assert source.tensors() and not source.layer_configs
+        assert source.tensors() and source.keras_config is None
 
 
 def _gru(name, **config):
@@ -273,7 +274,8 @@ def test_wrong_typed_keras2_model_config(tmp_path):
 def test_keras_config_the_walk_cannot_use_is_corrupt_and_closes(tmp_path, monkeypatch):
     # Whatever still trips the config walk (no known file does, after the type checks) is a
     # damaged file, and the HDF5 image just opened is closed, not leaked.
-    from grutool.readers import hdf5, keras_archive
+    from grutool.families import keras_config
+    from grutool.readers import hdf5
 
     def confused(*args):
         raise TypeError("unhashable type: 'list'")
@@ -282,9 +284,9 @@ def test_keras_config_the_walk_cannot_use_is_corrupt_and_closes(tmp_path, monkey
     original_close = hdf5.Hdf5Source.close
     monkeypatch.setattr(hdf5.Hdf5Source, "close",
                         lambda self: (closed.append(True), original_close(self)))
-    monkeypatch.setattr(keras_archive, "keras3_layer_configs", confused)
+    monkeypatch.setattr(keras_config, "keras3_layer_configs", confused)
     with pytest.raises(CorruptFileError, match="config.json"):
-        open_source(KERAS / "k3_stacked" / "model.keras")
+        grutool.open_checkpoint(KERAS / "k3_stacked" / "model.keras")
     assert closed
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from grutool.errors import CorruptFileError, GrutoolError, InputError
-from grutool.readers import open_source, tf_bundle
+from grutool.readers import open_source, tf_bundle, tf_table
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TF_BUNDLE = FIXTURES / "tf_bundle"
@@ -156,11 +156,11 @@ def test_snappy_block_is_refused_clearly(tmp_path: Path) -> None:
     case = copy_case("partitioned", tmp_path)
     index = case / "model.ckpt.index"
     data = bytearray(index.read_bytes())
-    table = tf_bundle.Table(bytes(data), index)
+    table = tf_table.Table(bytes(data), index)
     offset, size = table.index[0][1]
     # Mark the first data block snappy-compressed, with a trailer crc that still matches.
     data[offset + size] = 1
-    data[offset + size + 1:offset + size + 5] = tf_bundle.masked_crc32c(
+    data[offset + size + 1:offset + size + 5] = tf_table.masked_crc32c(
         bytes(data[offset:offset + size + 1])).to_bytes(4, "little")
     index.write_bytes(bytes(data))
     error = open_error(case / "model.ckpt")
@@ -240,7 +240,7 @@ def test_every_single_byte_change_of_the_table_is_an_error_or_harmless(
             pass
         except AssertionError:
             # Bytes no check covers (the footer's padding) may change; nothing else may.
-            assert offset >= len(original) - tf_bundle.FOOTER_SIZE, offset
+            assert offset >= len(original) - tf_table.FOOTER_SIZE, offset
             raise
 
 

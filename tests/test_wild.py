@@ -113,7 +113,7 @@ def test_saved_model_inspect_names_and_configs(run_json) -> None:
     assert read_as["layer_with_weights-0/cell/kernel/.ATTRIBUTES/VARIABLE_VALUE"] \
         == "gru/gru_cell/kernel"
     with grutool.open_checkpoint(WILD / "tfk_saved_model" / "saved_model") as checkpoint:
-        assert checkpoint.reading.view.layer_configs["bidi"]["merge_mode"] == "sum"
+        assert checkpoint.reading.hints.keras_layers["bidi"]["merge_mode"] == "sum"
     result, report = run_json("inspect", WILD / "k3_export" / "saved_model", "--no-stats")
     assert result.exit_code == 0
     assert [name for name in report["tensors"] if name["name"].startswith("variables/0/")][0][
@@ -320,7 +320,7 @@ def test_rename_in_the_library(g2p_file: Path) -> None:
         assert checkpoint.cell("enc.l0").source_tensors[0] == "enc_w_ih"
         assert checkpoint.cell("enc.l0").roles["weight_ih"] == "enc.weight_ih_l0"
         # The reader's own source is untouched: the file's names, nothing written into it.
-        assert "enc_w_ih" in checkpoint.source.infos and "*" not in checkpoint.source.layer_configs
+        assert "enc_w_ih" in checkpoint.source.infos and "enc.weight_ih_l0" not in checkpoint.source.infos
 
 
 @pytest.mark.parametrize("names", [

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import struct
 
-from grutool.readers.tf_bundle import TABLE_MAGIC, masked_crc32c
+from grutool.readers.tf_table import TABLE_MAGIC, masked_crc32c
 
 
 def varint(value: int) -> bytes:

@@ -4,7 +4,8 @@ turns a cell's fused tensors into the twelve canonical arrays.
 A family module provides:
 
     LAYOUTS: tuple[str, ...]                    layout names it owns (the contract's `layout`)
-    recognise(source, unclaimed) -> Recognition pure function of names, shapes (and configs)
+    recognise(source, unclaimed, hints)         pure function of names, shapes (and configs)
+                                  -> Recognition    `hints`: RecognitionHints or None
     where(cell) -> {name: Where}                 where each canonical array lives in the file
                                                 (grutool.where); reading applies it
 
@@ -19,7 +20,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from ..cells import MERGES, CanonicalWeights, GruCell, Recognition
+from ..cells import MERGES, CanonicalWeights, GruCell, Recognition, RecognitionHints
 from ..errors import CorruptFileError
 
 if TYPE_CHECKING:
@@ -54,13 +55,14 @@ def families() -> list[ModuleType]:
     return [module for module in map(_load, FAMILY_MODULES) if module is not None]
 
 
-def recognise(source: TensorSource) -> Recognition:
+def recognise(source: TensorSource, hints: RecognitionHints | None = None) -> Recognition:
     """Every GRU cell in `source`, with warnings about tensors that look like half a cell,
-    placed in its module as the file says (grutool's own `__grutool__` metadata included)."""
+    placed in its module as the file says (grutool's own `__grutool__` metadata included).
+    `hints`: what the user or another file says beside `source` (see RecognitionHints)."""
     result = Recognition()
     for family in families():
         unclaimed = [info for info in source.tensors() if info.name not in result.claimed]
-        result.extend(family.recognise(source, unclaimed))
+        result.extend(family.recognise(source, unclaimed, hints))
     for cell in result.cells:
         if cell.input_size <= 0 or cell.hidden_size <= 0:
             raise CorruptFileError(f"{cell.name} looks like a {cell.layout} cell of "

@@ -17,6 +17,7 @@ from ..where import Where, whole
 
 if TYPE_CHECKING:
 
+    from ..cells import RecognitionHints
     from ..tensors import TensorInfo, TensorSource
 
 LAYOUTS = ("grutool-canonical",)
@@ -39,7 +40,8 @@ def read_metadata(source: TensorSource) -> dict[str, Any]:
     return metadata if isinstance(metadata, dict) else {}
 
 
-def recognise(source: TensorSource, unclaimed: list[TensorInfo]) -> Recognition:
+def recognise(source: TensorSource, unclaimed: list[TensorInfo],
+              hints: RecognitionHints | None = None) -> Recognition:
     infos = {info.name: info for info in unclaimed}
     result = Recognition()
     prefixes = sorted((name[: -len("/W_ir")] for name in infos if name.endswith("/W_ir")),

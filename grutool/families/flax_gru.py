@@ -27,6 +27,7 @@ from ..cells import FORWARD, REVERSE, GruCell, Recognition, natural_key
 from ..where import Where, gate_blocks, whole
 
 if TYPE_CHECKING:
+    from ..cells import RecognitionHints
     from ..tensors import TensorInfo, TensorSource
 
 LAYOUTS = ("flax-gru",)
@@ -35,7 +36,8 @@ HIDDEN_DENSES = ("hr", "hz", "hn")
 DIRECTION_SCOPES = {"forward_rnn": FORWARD, "backward_rnn": REVERSE}
 
 
-def recognise(source: TensorSource, unclaimed: list[TensorInfo]) -> Recognition:
+def recognise(source: TensorSource, unclaimed: list[TensorInfo],
+              hints: RecognitionHints | None = None) -> Recognition:
     infos = {info.name: info for info in unclaimed}
     result = Recognition()
     for sep in ("/", "."):

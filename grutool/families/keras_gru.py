@@ -28,12 +28,12 @@ The same three tensors appear under every Keras naming scheme:
     plain names (TF 1 graphs, npz) gru/gru_cell/kernel, …; or bare kernel, recurrent_kernel, bias
 
 Structure comes from the file, never from sorting names:
-- A layer's config (a `.keras` archive's `config.json`, a Keras 2 `.h5`'s `model_config`, in
-  `source.layer_configs`) outranks the shapes: reset_after when there is no bias, activations,
+- A layer's config (a `.keras` archive's `config.json`, a Keras 2 `.h5`'s `model_config`:
+  `source.keras_config`, read by `keras_config`; a SavedModel's `keras_metadata.pb`:
+  `hints.keras_layers`) outranks the shapes: reset_after when there is no bias, activations,
   go_backwards, a Bidirectional's merge_mode, and the order of a StackedRNNCells' cells (its
-  cell list, each cell found by its name or Keras's per-class counter). `layer_configs["*"]`
-  forces a reading on files that cannot tell (`{"layout": "keras-cudnn-gru"}`,
-  `{"reset_after": False, "activation": "relu"}`, …).
+  cell list, each cell found by its name or Keras's per-class counter). `hints.layout` (the
+  user's `--layout`) forces a reading on files that cannot tell (`keras-cudnn-gru`).
 - Model order: the config's layer list (nested models in place); a Keras 2 style `.h5`'s
   `layer_names` and `weight_names` (the reader's `weight_order`), with or without a config;
   the numbers a TF 2 object checkpoint gives its layers and cells (`layer_with_weights-N`,
@@ -65,15 +65,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..activations import UNKNOWN, known, named
-from ..cells import FORWARD, MERGES, REVERSE, GruCell, Recognition, natural_key
+from ..cells import FORWARD, MERGES, REVERSE, GruCell, Recognition, RecognitionHints, natural_key
 from ..where import Where, gate_blocks
+from .keras_config import source_layer_configs
 
 if TYPE_CHECKING:
     from ..tensors import TensorInfo, TensorSource
 
 LAYOUTS = ("keras-gru", "keras-cudnn-gru")
 KERAS_GRU, KERAS_CUDNN_GRU = LAYOUTS
-FORCED_KEY = "*"
 ROLES = ("kernel", "recurrent_kernel", "bias")
 
 KERAS3 = "Keras 3 weights"
@@ -209,27 +209,29 @@ class _Found:
     stated: bool = False
 
 
-def recognise(source: TensorSource, unclaimed: list[TensorInfo]) -> Recognition:
+def recognise(source: TensorSource, unclaimed: list[TensorInfo],
+              hints: RecognitionHints | None = None) -> Recognition:
     infos = {info.name: info for info in unclaimed}
     names = set(infos)
-    forced = source.layer_configs.get(FORCED_KEY) or {}
+    hints = hints or RecognitionHints()
     result = Recognition()
-    if forced.get("layout") not in (None, *LAYOUTS):
+    if hints.layout not in (None, *LAYOUTS):
         return result  # the user named another family's layout
+    layer_configs = {**source_layer_configs(source), **hints.keras_layers}
     weight_order: dict[str, tuple[int, int]] = getattr(source, "weight_order", None) or {}
     found = _find_scopes(infos, result)
     for item in found:
         result.claimed.update(tensor for tensor in item.tensors.values() if tensor in infos)
         result.claimed |= _slots(names, item)
     _place_all(found, weight_order)
-    _attach_configs(found, source.layer_configs)
+    _attach_configs(found, layer_configs)
     _split_bidirectional_stacks(found, result.warnings)
     described = _Lazy(lambda: _described_by_metadata(source))
     _order_stacks(found, weight_order, result, described)
     _order_modules(found, weight_order, result, described)
     cells: list[GruCell] = []
     for item in found:
-        cell = _cell(item, infos, source, forced, result.warnings, _stack_top(item, found))
+        cell = _cell(item, infos, source, hints.layout, result.warnings, _stack_top(item, found))
         if cell is not None:
             cells.append(cell)
     result.cells.extend(_checked_chains(cells, found, result))
@@ -343,7 +345,7 @@ def _attach_configs(found: list[_Found], layer_configs: dict[str, dict[str, Any]
     for item in found:
         best = None
         for key, entry in layer_configs.items():
-            if key == FORCED_KEY or "class_name" not in entry:
+            if "class_name" not in entry:
                 continue
             if (item.scope == key or item.scope.startswith(key + "/")) \
                     and (best is None or len(key) > len(best)):
@@ -584,7 +586,7 @@ def _merges(found: list[_Found], result: Recognition, described: _Lazy) -> None:
 # --- the cell ------------------------------------------------------------------------------
 
 def _cell(item: _Found, infos: dict[str, TensorInfo], source: TensorSource,
-          forced: dict[str, Any], warnings: list[str], stack_top: bool) -> GruCell | None:
+          forced_layout: str | None, warnings: list[str], stack_top: bool) -> GruCell | None:
     kernel = infos.get(item.tensors["kernel"])
     recurrent = infos[item.tensors["recurrent_kernel"]]
     bias = infos.get(item.tensors.get("bias", ""))
@@ -599,9 +601,9 @@ def _cell(item: _Found, infos: dict[str, TensorInfo], source: TensorSource,
                         f"{list(kernel.shape)}, not [I, {3 * hidden}] for {hidden} units; skipped")
         return None
     from_config = item.config is not None
-    config = {**forced, **(item.config or {})}  # a real config outranks a forced reading
-    layout, reset_after, how = _layout_and_reset(item, bias, hidden, config, from_config,
-                                                 forced, warnings)
+    config = item.config or {}
+    layout, reset_after, how = _layout_and_reset(item, bias, hidden, config, forced_layout,
+                                                 warnings)
     if layout is None:
         return None
     units = config.get("units")
@@ -629,7 +631,7 @@ def _cell(item: _Found, infos: dict[str, TensorInfo], source: TensorSource,
         # Outputs come last-read first; in a stack the cells below hand each other aligned
         # sequences, and only the top cell's come out reversed.
         time_reversed = stack_top
-    if source.format == "npz" and not item.scope and not forced.get("layout"):
+    if source.format == "npz" and not item.scope and not forced_layout:
         orientation = "cuDNN blocks" if layout == KERAS_CUDNN_GRU else "x @ W"
         warnings.append(f"{label}: bare tensors kernel, recurrent_kernel"
                         f"{', bias' if bias is not None else ''} with nothing to name their "
@@ -650,11 +652,12 @@ def _cell(item: _Found, infos: dict[str, TensorInfo], source: TensorSource,
 
 
 def _layout_and_reset(item: _Found, bias: TensorInfo | None, hidden: int,
-                      config: dict[str, Any], from_config: bool, forced: dict[str, Any],
+                      config: dict[str, Any], forced_layout: str | None,
                       warnings: list[str]) -> tuple[str | None, bool, str]:
-    """(layout, reset_after, where reset_after came from), or (None, …) after a warning."""
+    """(layout, reset_after, where reset_after came from), or (None, …) after a warning.
+    `config`: the cell's part of its layer's config ({} when the file has none)."""
     label = item.name
-    said_cudnn = config.get("class_name") == "CuDNNGRU" or forced.get("layout") == KERAS_CUDNN_GRU
+    said_cudnn = config.get("class_name") == "CuDNNGRU" or forced_layout == KERAS_CUDNN_GRU
     said_reset = config.get("reset_after")
     if bias is None:
         if said_cudnn:
@@ -662,7 +665,7 @@ def _layout_and_reset(item: _Found, bias: TensorInfo | None, hidden: int,
                             f"{item.tensors.get('bias', 'bias')} is missing; skipped")
             return None, False, ""
         if said_reset is not None:
-            return KERAS_GRU, bool(said_reset), "config" if from_config else "forced"
+            return KERAS_GRU, bool(said_reset), "config"
         warnings.append(f"{label}: no bias and no config to say where the reset gate acts; "
                         "assumed reset_after=True (the Keras default)")
         return KERAS_GRU, True, "assumed (no bias, no config)"
@@ -686,11 +689,11 @@ def _layout_and_reset(item: _Found, bias: TensorInfo | None, hidden: int,
                         f"[{6 * hidden}]; skipped")
         return None, False, ""
     if said_reset is not None and bool(said_reset) != shape_says:
-        warnings.append(f"{label}: the {'config' if from_config else 'forced reading'} says "
+        warnings.append(f"{label}: the config says "
                         f"reset_after={bool(said_reset)} but {bias.name} is "
                         f"{list(bias.shape)}; skipped")
         return None, False, ""
-    how = "config" if from_config and said_reset is not None else "inferred from the bias shape"
+    how = "config" if said_reset is not None else "inferred from the bias shape"
     return KERAS_GRU, shape_says, how
 
 

@@ -1,4 +1,4 @@
-"""The ONNX `GRU` operator, from the GRU nodes the ONNX reader records in `layer_configs`.
+"""The ONNX `GRU` operator, from the GRU nodes of the graph the ONNX reader lists (`source.graph`).
 
     W [D, 3H, I]   rows: z | r | h, applied as W @ x     D = 2 when bidirectional:
     R [D, 3H, H]                                         index 0 forward, 1 reverse
@@ -60,7 +60,8 @@ from ..cells import FORWARD, REVERSE, GruCell, Recognition
 from ..where import Where, gate_blocks
 
 if TYPE_CHECKING:
-    from ..tensors import TensorInfo, TensorSource
+    from ..cells import RecognitionHints
+    from ..tensors import GraphNode, ModelGraph, TensorInfo, TensorSource
 
 LAYOUTS = ("onnx-gru",)
 DEFAULT_ACTIVATIONS = ["Sigmoid", "Tanh"]
@@ -87,11 +88,11 @@ PLAIN_EQUIVALENTS = {("affine", (1.0, 0.0)): "linear", ("scaled_tanh", (1.0, 1.0
 _FAR = 2**31 - 1
 
 
-def recognise(source: TensorSource, unclaimed: list[TensorInfo]) -> Recognition:
+def recognise(source: TensorSource, unclaimed: list[TensorInfo],
+              hints: RecognitionHints | None = None) -> Recognition:
     infos = {info.name: info for info in unclaimed}
     result = Recognition()
-    nodes = {name: config for name, config in source.layer_configs.items()
-             if config.get("op_type") == "GRU"}
+    nodes = gru_nodes(source.graph)
     order = sorted(nodes, key=lambda n: nodes[n].get("node_index", 0))
     cells_by_node: dict[str, list[GruCell]] = {}
     bases: dict[str, str] = {}
@@ -450,3 +451,133 @@ def where(cell: GruCell) -> dict[str, Where]:
         wheres.update(gate_blocks(cell.roles["B"], (3 * hidden,), "zrn", "b_h", fixed=direction,
                                   offset=3 * hidden))
     return wheres
+
+
+# --- the GRU nodes of the graph, and the paths around them --------------------------------
+#
+# Each GRU node becomes a record: its input and output tensor names, attributes (defaults
+# filled in), its place in the node list, the model's opset, and two paths of the graph:
+#
+# - `input_path`: the chain of ops that computes the node's `X`, walked back from `X` through
+#   each op's first input while every other input of the op is a constant, up to the GRU
+#   output it starts from (`from`: `{"node", "output"}`), or None when it starts elsewhere;
+# - `output_path`: the chain of ops that consumes the node's `Y`, walked forward while each
+#   tensor has exactly one consumer that takes it as its first input and whose other inputs
+#   are constants; `end` says where it stopped (a graph output, another GRU node, or neither).
+#
+# Each op on a path is `{"op_type", "domain", "name", "attributes", "constants"}`, with
+# `constants` one entry per input after the first (`ModelGraph.constant`), or None for an
+# absent input.
+
+GRU_INPUTS = ("X", "W", "R", "B", "sequence_lens", "initial_h")
+GRU_OUTPUTS = ("Y", "Y_h")
+GRU_ATTRIBUTE_DEFAULTS: dict[str, Any] = {
+    "hidden_size": None, "direction": "forward", "linear_before_reset": 0,
+    "activations": None, "activation_alpha": None, "activation_beta": None,
+    "clip": None, "layout": 0,
+}
+# How far the paths around a GRU node are followed.
+MAX_PATH_OPS = 16
+
+
+def gru_nodes(graph: ModelGraph | None) -> dict[str, dict[str, Any]]:
+    """The graph's GRU nodes as records (above), keyed by node name (`GRU_<index>` for a
+    node without one; a repeated name gets `_` appended)."""
+    if graph is None:
+        return {}
+    names: dict[int, str] = {}
+    for node in graph.nodes:
+        if node.op_type != "GRU" or node.domain not in ("", "ai.onnx"):
+            continue
+        name = node.name or f"GRU_{node.index}"
+        while name in names.values():
+            name += "_"
+        names[node.index] = name
+    # Which GRU node (and which of its outputs) produces a tensor.
+    gru_outputs: dict[str, dict[str, str]] = {}
+    for index, name in names.items():
+        for role, tensor in zip(GRU_OUTPUTS, graph.nodes[index].outputs, strict=False):
+            if tensor:
+                gru_outputs[tensor] = {"node": name, "output": role}
+    producers: dict[str, GraphNode] = {}
+    consumers: dict[str, list[tuple[int, int]]] = {}
+    for node in graph.nodes:
+        for output in node.outputs:
+            producers[output] = node
+        for position, tensor in enumerate(node.inputs):
+            if tensor:
+                consumers.setdefault(tensor, []).append((node.index, position))
+    records: dict[str, dict[str, Any]] = {}
+    for index, name in names.items():
+        node = graph.nodes[index]
+        record: dict[str, Any] = {"op_type": "GRU", "node_index": index, "opset": graph.opset}
+        record["inputs"] = {role: (node.inputs[i] if i < len(node.inputs) and node.inputs[i]
+                                   else None) for i, role in enumerate(GRU_INPUTS)}
+        record["outputs"] = {role: (node.outputs[i] if i < len(node.outputs) and node.outputs[i]
+                                    else None) for i, role in enumerate(GRU_OUTPUTS)}
+        record["attributes"] = {**GRU_ATTRIBUTE_DEFAULTS, **node.attributes}
+        record["input_path"] = _path_to(graph, record["inputs"]["X"], gru_outputs, producers)
+        record["output_path"] = _path_from(graph, record["outputs"]["Y"], names, consumers)
+        records[name] = record
+    return records
+
+
+def _path_to(graph: ModelGraph, tensor: str | None, gru_outputs: dict[str, dict[str, str]],
+             producers: dict[str, GraphNode]) -> dict[str, Any]:
+    """The ops computing `tensor`, first op first, back to the GRU output they start
+    from (`from`), or `from` None when the chain starts anywhere else."""
+    ops: list[dict[str, Any]] = []
+    for _ in range(MAX_PATH_OPS + 1):
+        if tensor is None:
+            break
+        if tensor in gru_outputs:
+            return {"from": dict(gru_outputs[tensor]), "ops": ops}
+        node = producers.get(tensor)
+        if node is None or not node.inputs or node.outputs[0] != tensor:
+            break
+        op = _op_facts(graph, node)
+        if op is None:
+            break
+        ops.insert(0, op)
+        tensor = node.inputs[0]
+    return {"from": None, "ops": ops}
+
+
+def _path_from(graph: ModelGraph, tensor: str | None, gru_names: dict[int, str],
+               consumers: dict[str, list[tuple[int, int]]]) -> dict[str, Any]:
+    """The ops consuming `tensor`, in order, while the chain is a single line."""
+    ops: list[dict[str, Any]] = []
+    for _ in range(MAX_PATH_OPS):
+        if tensor is None:
+            return {"ops": ops, "end": None}
+        if tensor in graph.outputs:
+            return {"ops": ops, "end": {"graph_output": tensor}}
+        users = consumers.get(tensor, [])
+        if len(users) != 1:
+            return {"ops": ops, "end": {"consumers": len(users)}}
+        index, position = users[0]
+        if index in gru_names:
+            return {"ops": ops, "end": {"node": gru_names[index], "input": position}}
+        node = graph.nodes[index]
+        op = _op_facts(graph, node) if position == 0 else None
+        if op is None or not node.outputs:
+            return {"ops": ops, "end": {"op_type": node.op_type}}
+        ops.append(op)
+        tensor = node.outputs[0]
+    return {"ops": ops, "end": None}
+
+
+def _op_facts(graph: ModelGraph, node: GraphNode) -> dict[str, Any] | None:
+    """One op on a path, or None when an input other than its first is computed at run
+    time (then the op is not a link in a chain from one tensor)."""
+    constants: list[dict[str, Any] | None] = []
+    for name in node.inputs[1:]:
+        if not name:
+            constants.append(None)
+            continue
+        constant = graph.constant(name)
+        if constant is None:
+            return None
+        constants.append(constant)
+    return {"op_type": node.op_type, "domain": node.domain, "name": node.name,
+            "attributes": dict(node.attributes), "constants": constants}

@@ -26,6 +26,7 @@ from ..cells import FORWARD, REVERSE, GruCell, Recognition
 from ..where import Where, gate_blocks
 
 if TYPE_CHECKING:
+    from ..cells import RecognitionHints
     from ..tensors import TensorInfo, TensorSource
 
 LAYOUTS = ("pytorch-gru", "pytorch-gru-cell")
@@ -43,7 +44,8 @@ ALIAS_ROLES = {"weight": {"weight_ih": "weight_ih", "weight_hh": "weight_hh",
                "w": {"weight_ih": "w_ih", "weight_hh": "w_hh", "bias_ih": "b_ih", "bias_hh": "b_hh"}}
 
 
-def recognise(source: TensorSource, unclaimed: list[TensorInfo]) -> Recognition:
+def recognise(source: TensorSource, unclaimed: list[TensorInfo],
+              hints: RecognitionHints | None = None) -> Recognition:
     infos = {info.name: info for info in unclaimed}
     result = Recognition()
     for name in infos:  # file order: a state dict lists modules as the model registers them

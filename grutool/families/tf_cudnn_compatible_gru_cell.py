@@ -25,6 +25,7 @@ from ..where import Where, whole
 from .tf_scopes import gates_where, place, recognise_scoped
 
 if TYPE_CHECKING:
+    from ..cells import RecognitionHints
     from ..tensors import TensorInfo, TensorSource
 
 LAYOUTS = ("tf-cudnn-compatible-gru-cell",)
@@ -38,7 +39,8 @@ SUFFIXES = {
 }
 
 
-def recognise(source: TensorSource, unclaimed: list[TensorInfo]) -> Recognition:
+def recognise(source: TensorSource, unclaimed: list[TensorInfo],
+              hints: RecognitionHints | None = None) -> Recognition:
     return recognise_scoped(unclaimed, SUFFIXES, "hidden_kernel", "TF CudnnCompatibleGRUCell",
                             _cell)
 

@@ -23,6 +23,7 @@ from . import tf_gru_cell
 from .tf_scopes import place, recognise_scoped
 
 if TYPE_CHECKING:
+    from ..cells import RecognitionHints
     from ..tensors import TensorInfo, TensorSource
 
 LAYOUTS = ("tf-gru-block-cell",)
@@ -31,7 +32,8 @@ NAMES = {"gates_kernel": "w_ru", "gates_bias": "b_ru", "candidate_kernel": "w_c"
          "candidate_bias": "b_c"}
 
 
-def recognise(source: TensorSource, unclaimed: list[TensorInfo]) -> Recognition:
+def recognise(source: TensorSource, unclaimed: list[TensorInfo],
+              hints: RecognitionHints | None = None) -> Recognition:
     return recognise_scoped(unclaimed, NAMES, "gates_kernel", "TF GRUBlockCell", _cell)
 
 

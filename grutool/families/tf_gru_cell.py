@@ -21,6 +21,7 @@ from ..where import Where, whole
 from .tf_scopes import candidate_where, gates_where, place, recognise_scoped
 
 if TYPE_CHECKING:
+    from ..cells import RecognitionHints
     from ..tensors import TensorInfo, TensorSource
 
 LAYOUTS = ("tf-gru-cell",)
@@ -35,7 +36,8 @@ NAMING_ERAS = (
 ROLES = ("gates_kernel", "gates_bias", "candidate_kernel", "candidate_bias")
 
 
-def recognise(source: TensorSource, unclaimed: list[TensorInfo]) -> Recognition:
+def recognise(source: TensorSource, unclaimed: list[TensorInfo],
+              hints: RecognitionHints | None = None) -> Recognition:
     result = Recognition()
     for variant, *suffixes in NAMING_ERAS:
         found = recognise_scoped(unclaimed, dict(zip(ROLES, suffixes, strict=True)), "gates_kernel",

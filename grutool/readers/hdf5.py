@@ -7,8 +7,8 @@ Besides the tensors, the facts Keras files state about their structure, for the 
 family: `group_names` (Keras 3: the layer name in each `vars` group's `name` attribute),
 `weight_order` (a Keras 2 style file's `layer_names` and `weight_names` lists: the model's
 layers in model order and each layer's weights in its own order, stacked cells included) and,
-from a full model's `model_config`, `layer_configs` (see `keras_archive`), with the Keras
-version that wrote the file (Keras 3's legacy `.h5` has Keras 3's `hard_sigmoid`).
+from a full model's `model_config`, `keras_config` (the JSON as written, see `keras_archive`),
+with the Keras version that wrote the file (Keras 3's legacy `.h5` has Keras 3's `hard_sigmoid`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CorruptFileError, InputError, first_line
-from ..tensors import TensorInfo, TensorSource
+from ..tensors import KerasModelConfig, TensorInfo, TensorSource
 from .json_text import load_json
 
 FORMAT = "hdf5"
@@ -98,13 +98,9 @@ class Hdf5Source(TensorSource):
             self.weight_order = {}  # damaged lists only cost their facts; the weights still read
         model_config = self.json_attribute("model_config")  # a Keras 2 full-model file
         if isinstance(model_config, dict) and "model_weights" in self._file:
-            from .keras_config import checked_layer_configs, keras2_layer_configs, keras_major
-
-            keras3 = keras_major(self.attributes.get("keras_version")) == 3
-            configs = checked_layer_configs(keras2_layer_configs, path,
-                                            "the model_config attribute", model_config,
-                                            "model_weights", keras3)
-            self.layer_configs.update(configs)
+            self.keras_config = KerasModelConfig(
+                model_config, _keras_major(self.attributes.get("keras_version")) == 3,
+                "the model_config attribute", weights_group="model_weights")
 
     def _keras2_weight_order(self, h5py) -> dict[str, tuple[int, int]]:
         """The order a Keras 2 style file (tf_keras, or Keras 3's legacy `.h5`) states for its
@@ -188,6 +184,12 @@ def _names(value: object) -> list[str] | None:
         return None
     names = [_decode(item) for item in items]
     return names if all(isinstance(name, str) for name in names) else None
+
+
+def _keras_major(version: object) -> int:
+    """2 or 3 from a `keras_version` string; files that do not say are Keras 2's (Keras 3
+    always writes its version)."""
+    return 3 if isinstance(version, str) and version.split(".", 1)[0] == "3" else 2
 
 
 def _decode(value: object) -> object:

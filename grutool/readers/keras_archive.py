@@ -8,12 +8,9 @@ datasets are named by their HDF5 paths (`layers/gru/cell/vars/0`), exactly as in
 
 `config.json` states what shapes cannot: `reset_after` when there is no bias, activations,
 `go_backwards`, a Bidirectional's `merge_mode`, the order of the model's layers and of a
-StackedRNNCells' cells. Each recurrent layer's facts go to `source.layer_configs`, keyed by
-the HDF5 group its weights sit under (`layers/gru`, `layers/sequential/layers/gru`), with
-values as Keras wrote them (an activation stays a string, a function dict or a layer object:
-what it computes is the Keras GRU family's to say). The same normalised form is made from a
-Keras 2 full-model `.h5`'s `model_config` attribute (`keras2_layer_configs`), so the family
-reads one shape of fact for both.
+StackedRNNCells' cells. The reader keeps it as written, in `source.keras_config`, as the HDF5
+reader keeps a Keras 2 full-model `.h5`'s `model_config` attribute; what it says of each
+recurrent layer is the Keras GRU family's to read (`grutool.families.keras_config`).
 """
 
 from __future__ import annotations
@@ -23,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CorruptFileError, InputError
+from ..tensors import KerasModelConfig
 from .json_text import load_json
-from .keras_config import checked_layer_configs, keras3_layer_configs
 from .zip_safety import DAMAGED_ZIP_ERRORS, check_zip_members, open_zip
 
 FORMAT = "keras"
@@ -73,13 +70,9 @@ def open(path: Path):  # noqa: A001 - the reader protocol's name
     except BaseException:
         weights.close()
         raise
-    try:
+    if config is not None:
         keras3 = not str(metadata.get("keras_version", "3")).startswith(("1.", "2."))
-        source.layer_configs.update(checked_layer_configs(
-            keras3_layer_configs, path, CONFIG_MEMBER, config, source.group_names, keras3))
-    except BaseException:
-        source.close()
-        raise
+        source.keras_config = KerasModelConfig(config, keras3, CONFIG_MEMBER)
     return source
 
 

@@ -1,22 +1,10 @@
 """ONNX models (`.onnx`), with the `onnx` extra.
 
-Tensors are the graph's initializers and the values of its `Constant` nodes. Each `GRU` node
-is recorded in `layer_configs[<node name>]`: its input and output tensor names, attributes,
-its position in the graph's node list (which ONNX keeps in topological order), the model's
-opset, and two raw paths of the graph around it:
-
-- `input_path`: the chain of ops that computes the node's `X`, walked back from `X` through
-  each op's first input while every other input of the op is a constant, up to the GRU
-  output it starts from (`from`: `{"node", "output"}`), or None when it starts elsewhere;
-- `output_path`: the chain of ops that consumes the node's `Y`, walked forward while each
-  tensor has exactly one consumer that takes it as its first input and whose other inputs
-  are constants; `end` says where it stopped (a graph output, another GRU node, or neither).
-
-Each op on a path is `{"op_type", "domain", "name", "attributes", "constants"}`, with
-`constants` one entry per input after the first: `{"shape", "value"}` (the value as nested
-lists, or None when it holds more than a few elements), or None for an absent input. The
-reader says nothing of what a path means; the ONNX GRU family decides which paths join two
-nodes into layers of one module, how directions merge, and which outputs run backwards.
+Tensors are the graph's initializers and the values of its `Constant` nodes. The graph itself
+is `source.graph` (`grutool.tensors.ModelGraph`): every node with its inputs, outputs and
+attributes, in the graph's order (which ONNX keeps topological), the graph's outputs, the
+model's opset, and the shape (and, when small, the value) of each constant a node reads. The
+reader says nothing of what the graph means; the ONNX GRU family follows it.
 
 An exporter may feed a GRU node's `W`, `R` or `B` not from an initializer but from a small
 constant expression (an `Unsqueeze` of an initializer, a `Concat` of slices). Such inputs
@@ -33,19 +21,11 @@ from typing import Any
 import numpy as np
 
 from ..errors import CorruptFileError, InputError, MissingExtraError, first_line
-from ..tensors import TensorInfo, TensorSource
+from ..tensors import GraphNode, ModelGraph, TensorInfo, TensorSource
 
 FORMAT = "onnx"
-GRU_INPUTS = ("X", "W", "R", "B", "sequence_lens", "initial_h")
-GRU_OUTPUTS = ("Y", "Y_h")
-GRU_ATTRIBUTE_DEFAULTS: dict[str, Any] = {
-    "hidden_size": None, "direction": "forward", "linear_before_reset": 0,
-    "activations": None, "activation_alpha": None, "activation_beta": None,
-    "clip": None, "layout": 0,
-}
-# How far the paths around a GRU node are followed, and the largest constant input whose
-# value a path records (shapes, axes and permutations are a handful of numbers).
-MAX_PATH_OPS = 16
+# The largest constant whose value the graph's records give (shapes, axes and permutations
+# are a handful of numbers).
 MAX_RECORDED_ELEMENTS = 64
 # Bounds for evaluating constant expressions, so a hostile graph cannot make us loop.
 MAX_FOLD_DEPTH = 16
@@ -87,7 +67,7 @@ class OnnxSource(TensorSource):
                     self._add_proto(node.output[0], value)
         opset = next((int(entry.version) for entry in model.opset_import
                       if entry.domain in ("", "ai.onnx")), None)
-        self._record_gru_nodes(graph, opset)
+        self._record_graph(graph, opset)
 
     def _add_proto(self, name: str, tensor: Any) -> None:
         if tensor.data_location == EXTERNAL:
@@ -140,111 +120,34 @@ class OnnxSource(TensorSource):
             raise InputError(f"tensor {name!r} keeps its data in {location!r}, outside the "
                              "model's folder; grutool does not follow it", self.path)
 
-    def _record_gru_nodes(self, graph: Any, opset: int | None) -> None:
-        names: dict[int, str] = {}
-        for index, node in enumerate(graph.node):
-            if node.op_type != "GRU" or node.domain not in ("", "ai.onnx"):
-                continue
-            name = node.name or f"GRU_{index}"
-            while name in names.values():
-                name += "_"
-            names[index] = name
-        # Which GRU node (and which of its outputs) produces a tensor.
-        gru_outputs: dict[str, dict[str, str]] = {}
-        for index, name in names.items():
-            for role, tensor in zip(GRU_OUTPUTS, graph.node[index].output, strict=False):
-                if tensor:
-                    gru_outputs[tensor] = {"node": name, "output": role}
-        self._consumers: dict[str, list[tuple[int, int]]] = {}
-        for index, node in enumerate(graph.node):
-            for position, tensor in enumerate(node.input):
-                if tensor:
-                    self._consumers.setdefault(tensor, []).append((index, position))
-        graph_outputs = {output.name for output in graph.output}
-        for index, name in names.items():
-            node = graph.node[index]
-            config: dict[str, Any] = {"op_type": "GRU", "node_index": index, "opset": opset}
-            config["inputs"] = {role: (node.input[i] if i < len(node.input) and node.input[i]
-                                       else None) for i, role in enumerate(GRU_INPUTS)}
-            config["outputs"] = {role: (node.output[i] if i < len(node.output) and node.output[i]
-                                        else None) for i, role in enumerate(GRU_OUTPUTS)}
-            attributes = dict(GRU_ATTRIBUTE_DEFAULTS)
-            for attribute in node.attribute:
-                attributes[attribute.name] = _attribute_value(self._onnx, attribute)
-            config["attributes"] = attributes
-            for role in ("W", "R", "B"):
-                tensor = config["inputs"][role]
-                if tensor and tensor not in self.infos:
-                    self._fold_into_infos(tensor)
-            config["input_path"] = self._path_to(config["inputs"]["X"], gru_outputs)
-            config["output_path"] = self._path_from(config["outputs"]["Y"], graph, names,
-                                                    graph_outputs)
-            self.layer_configs[name] = config
+    def _record_graph(self, graph: Any, opset: int | None) -> None:
+        nodes = [GraphNode(index, node.op_type, node.domain, node.name, tuple(node.input),
+                           tuple(node.output),
+                           {a.name: _plain_attribute(self._onnx, a) for a in node.attribute})
+                 for index, node in enumerate(graph.node)]
+        self.graph = ModelGraph(nodes, {output.name for output in graph.output}, opset,
+                                self._constant_fact)
+        # The weights of a recurrent node (inputs W, R, B) may be a constant expression; its
+        # value is listed as a tensor, as an exporter that folded it would have written it.
+        for node in graph.node:
+            if node.op_type == "GRU" and node.domain in ("", "ai.onnx"):
+                for tensor in node.input[1:4]:
+                    if tensor and tensor not in self.infos:
+                        self._fold_into_infos(tensor)
 
-    def _path_to(self, tensor: str | None, gru_outputs: dict[str, dict[str, str]]
-                 ) -> dict[str, Any]:
-        """The ops computing `tensor`, first op first, back to the GRU output they start
-        from (`from`), or `from` None when the chain starts anywhere else."""
-        ops: list[dict[str, Any]] = []
-        for _ in range(MAX_PATH_OPS + 1):
-            if tensor is None:
-                break
-            if tensor in gru_outputs:
-                return {"from": dict(gru_outputs[tensor]), "ops": ops}
-            node = self._producers.get(tensor)
-            if node is None or not node.input or node.output[0] != tensor:
-                break
-            op = self._op_facts(node)
-            if op is None:
-                break
-            ops.insert(0, op)
-            tensor = node.input[0]
-        return {"from": None, "ops": ops}
-
-    def _path_from(self, tensor: str | None, graph: Any, gru_names: dict[int, str],
-                   graph_outputs: set[str]) -> dict[str, Any]:
-        """The ops consuming `tensor`, in order, while the chain is a single line."""
-        ops: list[dict[str, Any]] = []
-        for _ in range(MAX_PATH_OPS):
-            if tensor is None:
-                return {"ops": ops, "end": None}
-            if tensor in graph_outputs:
-                return {"ops": ops, "end": {"graph_output": tensor}}
-            users = self._consumers.get(tensor, [])
-            if len(users) != 1:
-                return {"ops": ops, "end": {"consumers": len(users)}}
-            index, position = users[0]
-            if index in gru_names:
-                return {"ops": ops, "end": {"node": gru_names[index], "input": position}}
-            node = graph.node[index]
-            op = self._op_facts(node) if position == 0 else None
-            if op is None or not node.output:
-                return {"ops": ops, "end": {"op_type": node.op_type}}
-            ops.append(op)
-            tensor = node.output[0]
-        return {"ops": ops, "end": None}
-
-    def _op_facts(self, node: Any) -> dict[str, Any] | None:
-        """One op on a path, or None when an input other than its first is computed at run
-        time (then the op is not a link in a chain from one tensor)."""
-        constants: list[dict[str, Any] | None] = []
-        for name in node.input[1:]:
-            if not name:
-                constants.append(None)
-                continue
-            if name not in self._protos and name not in self._folded:
-                return None
-            info = self.infos[name]
-            value = None
-            if math.prod(info.shape) <= MAX_RECORDED_ELEMENTS:
-                try:
-                    value = self._read(name).tolist()
-                except (InputError, CorruptFileError):
-                    value = None
-            constants.append({"shape": list(info.shape), "value": value})
-        attributes = {a.name: _plain_attribute(self._onnx, a) for a in node.attribute}
-        return {"op_type": node.op_type, "domain": node.domain, "name": node.name,
-                "attributes": attributes, "constants": constants}
+    def _constant_fact(self, name: str) -> dict[str, Any] | None:
+        """A constant's shape and, when it holds a few elements, its value as nested lists;
+        None for a tensor computed at run time."""
+        if name not in self._protos and name not in self._folded:
+            return None
+        info = self.infos[name]
+        value = None
+        if math.prod(info.shape) <= MAX_RECORDED_ELEMENTS:
+            try:
+                value = self._read(name).tolist()
+            except (InputError, CorruptFileError):
+                value = None
+        return {"shape": list(info.shape), "value": value}
 
     def _fold_into_infos(self, tensor: str) -> None:
         """Evaluate a constant expression feeding a GRU; leave it out if it is not one, or if

@@ -11,18 +11,15 @@ counts) is checked against the real files before anything is allocated. What is 
 handled here (snappy blocks, big-endian bundles, dtypes beyond the list below) raises
 `BuiltinUnsupported`, so that `tf_checkpoint.open` can hand the file to TensorFlow.
 
-The protobuf messages are decoded by the small wire-format reader below, so neither
-protobuf nor TensorFlow is imported; the module costs numpy and crc32c only.
+The index is a LevelDB-style table (`tf_table`) and its protobuf messages are decoded by the
+small wire-format reader of `protobuf_wire`, so neither protobuf nor TensorFlow is imported; the
+module costs numpy and crc32c only.
 """
 
 from __future__ import annotations
 
-import bisect
-import importlib.machinery
-import importlib.util
 import mmap
 import re
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,12 +29,18 @@ import numpy as np
 from ..errors import CorruptFileError, InputError
 from ..remote import read_range_into
 from ..tensors import TensorInfo, TensorSource
+from .protobuf_wire import (
+    WireError,
+    decode_fields,
+    decode_varint,
+    int_field,
+    message_field,
+    message_fields,
+    signed64,
+)
+from .tf_table import BuiltinUnsupported, Table, crc32c, mask_crc
 
 FORMAT = "tf-checkpoint"
-TABLE_MAGIC = 0xDB4775248B80FB57
-FOOTER_SIZE = 48
-BLOCK_TRAILER_SIZE = 5
-NO_COMPRESSION, SNAPPY_COMPRESSION = 0, 1
 MAX_SHARDS = 99_999  # shard file names carry five digits
 MAX_RANK = 64
 MAX_ELEMENTS = 1 << 48
@@ -60,256 +63,31 @@ DATA_TYPES: dict[int, tuple[str, str | None]] = {
 NOT_NUMBERS = ("resource", "variant")
 
 
-def _crc32c_module():
-    """The crc32c package's C extension, loaded without the package's `__init__`, which imports
-    importlib.metadata (about 10 ms, a twentieth of a whole `grutool inspect`) only to learn
-    its own version. Falls back to the plain import wherever that shortcut does not apply."""
-    if "crc32c" not in sys.modules:
-        try:
-            package = importlib.util.find_spec("crc32c")
-            spec = importlib.machinery.PathFinder.find_spec(
-                "crc32c._crc32c", package.submodule_search_locations)
-            if spec is not None and isinstance(spec.loader,
-                                               importlib.machinery.ExtensionFileLoader):
-                module = importlib.util.module_from_spec(spec)
-                spec.loader.exec_module(module)
-                return module
-        except (ImportError, AttributeError, TypeError, OSError):
-            pass
-    import crc32c
-
-    return crc32c
-
-
-crc32c = _crc32c_module()
-
-
-class BuiltinUnsupported(Exception):
-    """The checkpoint is valid but uses something this reader does not handle."""
-
-
-class _WireError(ValueError):
-    """A protobuf message that does not parse; the caller adds which message and file."""
-
-
-# --- protobuf wire format ---------------------------------------------------------------------
-
-def _varint(buf: bytes, pos: int) -> tuple[int, int]:
-    if pos < len(buf) and buf[pos] < 0x80:  # one byte: most tags, sizes and lengths
-        return buf[pos], pos + 1
-    result = shift = 0
-    while True:
-        if pos >= len(buf):
-            raise _WireError("a varint runs past the end")
-        byte = buf[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, pos
-        shift += 7
-        if shift >= 70:
-            raise _WireError("a varint longer than 10 bytes")
-
-
-def _signed64(value: int) -> int:
-    value &= (1 << 64) - 1
-    return value - (1 << 64) if value >> 63 else value
-
-
-def _fields(buf: bytes) -> dict[int, list]:
-    """Field number -> values in order: ints for varint/fixed fields, bytes for the rest."""
-    fields: dict[int, list] = {}
-    pos, end = 0, len(buf)
-    while pos < end:
-        tag = buf[pos]
-        if tag < 0x80:
-            pos += 1
-        else:
-            tag, pos = _varint(buf, pos)
-        number, wire_type = tag >> 3, tag & 7
-        if number == 0:
-            raise _WireError("field number 0")
-        if wire_type == 0:
-            value, pos = _varint(buf, pos)
-        elif wire_type == 1:
-            if pos + 8 > end:
-                raise _WireError("a fixed64 runs past the end")
-            value, pos = int.from_bytes(buf[pos:pos + 8], "little"), pos + 8
-        elif wire_type == 2:
-            length, pos = _varint(buf, pos)
-            if pos + length > end:
-                raise _WireError("a length-delimited field runs past the end")
-            value, pos = buf[pos:pos + length], pos + length
-        elif wire_type == 5:
-            if pos + 4 > end:
-                raise _WireError("a fixed32 runs past the end")
-            value, pos = int.from_bytes(buf[pos:pos + 4], "little"), pos + 4
-        else:
-            raise _WireError(f"unsupported wire type {wire_type}")
-        fields.setdefault(number, []).append(value)
-    return fields
-
-
-# A crafted message with valid checksums can send any field with any wire type; these accessors
-# refuse the wrong one, so that a shape sent as a varint is a damaged entry, not a TypeError.
-
-def _int(fields: dict[int, list], number: int, default: int = 0) -> int:
-    """The last value of a scalar numeric field (varint or fixed)."""
-    values = fields.get(number)
-    if not values:
-        return default
-    if not isinstance(values[-1], int):
-        raise _WireError(f"field {number} holds bytes where a number belongs")
-    return values[-1]
-
-
-def _msg(fields: dict[int, list], number: int) -> bytes:
-    """The last value of an embedded-message or bytes field; b"" when absent."""
-    values = fields.get(number)
-    if not values:
-        return b""
-    if isinstance(values[-1], int):
-        raise _WireError(f"field {number} holds a number where a message belongs")
-    return values[-1]
-
-
-def _msgs(fields: dict[int, list], number: int) -> list[bytes]:
-    """Every value of a repeated message or bytes field."""
-    values = fields.get(number, [])
-    if any(isinstance(value, int) for value in values):
-        raise _WireError(f"field {number} holds a number where a message belongs")
-    return values
-
+# --- TensorFlow's shape and slice messages ---------------------------------------------------
 
 def _shape(message: bytes) -> tuple[int, ...]:
     """A TensorShapeProto: repeated `dim` (2) each with `size` (1); `unknown_rank` (3)."""
-    fields = _fields(message)
-    if _int(fields, 3):
-        raise _WireError("the shape has unknown rank")
-    dims = _msgs(fields, 2)
+    fields = decode_fields(message)
+    if int_field(fields, 3):
+        raise WireError("the shape has unknown rank")
+    dims = message_fields(fields, 2)
     if len(dims) > MAX_RANK:
-        raise _WireError(f"rank {len(dims)} is beyond {MAX_RANK}")
-    shape = tuple(_signed64(_int(_fields(dim), 1)) for dim in dims)
+        raise WireError(f"rank {len(dims)} is beyond {MAX_RANK}")
+    shape = tuple(signed64(int_field(decode_fields(dim), 1)) for dim in dims)
     if any(size < 0 for size in shape):
-        raise _WireError(f"the shape {list(shape)} has a negative dimension")
+        raise WireError(f"the shape {list(shape)} has a negative dimension")
     return shape
 
 
 def _slice_extents(message: bytes) -> tuple[tuple[int, int | None], ...]:
     """A TensorSliceProto: repeated `extent` (1) of `start` (1) and `length` (2; absent = all)."""
     extents = []
-    for extent in _msgs(_fields(message), 1):
-        fields = _fields(extent)
-        start = _signed64(_int(fields, 1))
-        length = _signed64(_int(fields, 2)) if 2 in fields else None
+    for extent in message_fields(decode_fields(message), 1):
+        fields = decode_fields(extent)
+        start = signed64(int_field(fields, 1))
+        length = signed64(int_field(fields, 2)) if 2 in fields else None
         extents.append((start, length))
     return tuple(extents)
-
-
-# --- the LevelDB-style table ------------------------------------------------------------------
-
-def masked_crc32c(data) -> int:
-    return _mask(crc32c.crc32c(data))
-
-
-def _mask(crc: int) -> int:
-    return ((((crc >> 15) | (crc << 17)) & 0xFFFFFFFF) + 0xA282EAD8) & 0xFFFFFFFF
-
-
-class Table:
-    """A LevelDB-style table in `data` (bytes, or an mmap of a V1 file read lazily)."""
-
-    def __init__(self, data, path: Path):
-        self.data, self.path = data, path
-        if len(data) < FOOTER_SIZE:
-            raise CorruptFileError(f"too short for a checkpoint table ({len(data)} bytes)", path)
-        footer = data[len(data) - FOOTER_SIZE:]
-        if int.from_bytes(footer[-8:], "little") != TABLE_MAGIC:
-            raise CorruptFileError("not a checkpoint table: the footer's magic number is wrong",
-                                   path)
-        try:
-            _metaindex_offset, pos = _varint(footer, 0)
-            _metaindex_size, pos = _varint(footer, pos)
-            index_offset, pos = _varint(footer, pos)
-            index_size, pos = _varint(footer, pos)
-        except _WireError as exc:
-            raise CorruptFileError(f"the table footer is damaged: {exc}", path) from exc
-        if pos > FOOTER_SIZE - 8:
-            raise CorruptFileError("the table footer is damaged: its block handles overflow it",
-                                   path)
-        index_block = _block(data, index_offset, index_size, "index", path)
-        # (last key of the data block or a key between it and the next, handle of the block)
-        self.index: list[tuple[bytes, tuple[int, int]]] = []
-        for separator, handle in _block_entries(index_block, "index", path):
-            try:
-                offset, pos = _varint(handle, 0)
-                size, _ = _varint(handle, pos)
-            except _WireError as exc:
-                raise CorruptFileError(f"a block handle in the index block is damaged: {exc}",
-                                       path) from exc
-            self.index.append((bytes(separator), (offset, size)))
-        self._separators = [separator for separator, _ in self.index]
-
-    def entries(self) -> Iterator[tuple[bytes, bytes]]:
-        """Every (key, value), in key order."""
-        for _separator, (offset, size) in self.index:
-            yield from _block_entries(_block(self.data, offset, size, "data", self.path), "data",
-                                      self.path)
-
-    def get(self, key: bytes) -> bytes | None:
-        """The value stored under `key`, reading only the one data block that may hold it."""
-        position = bisect.bisect_left(self._separators, key)
-        if position == len(self.index):
-            return None
-        offset, size = self.index[position][1]
-        block = _block(self.data, offset, size, "data", self.path)
-        for entry_key, value in _block_entries(block, "data", self.path):
-            if entry_key == key:
-                return value
-        return None
-
-
-def _block(data: bytes, offset: int, size: int, kind: str, path: Path) -> bytes:
-    end = offset + size + BLOCK_TRAILER_SIZE
-    if end > len(data) - FOOTER_SIZE:
-        raise CorruptFileError(f"the {kind} block at offset {offset} (size {size}) runs past "
-                               "the end of the table; the file is truncated or damaged", path)
-    contents = data[offset:offset + size]
-    compression = data[offset + size]
-    stored_crc = int.from_bytes(data[offset + size + 1:end], "little")
-    if masked_crc32c(data[offset:offset + size + 1]) != stored_crc:
-        raise CorruptFileError(f"the {kind} block at offset {offset} fails its crc32c check",
-                               path)
-    if compression == SNAPPY_COMPRESSION:
-        raise BuiltinUnsupported(f"{path.name}: the table's blocks are snappy-compressed")
-    if compression != NO_COMPRESSION:
-        raise CorruptFileError(f"the {kind} block at offset {offset} has unknown compression "
-                               f"type {compression}", path)
-    return contents
-
-
-def _block_entries(block: bytes, kind: str, path: Path) -> Iterator[tuple[bytes, bytes]]:
-    if len(block) < 4:
-        raise CorruptFileError(f"a {kind} block is too short to hold its restart array", path)
-    num_restarts = int.from_bytes(block[-4:], "little")
-    entries_end = len(block) - 4 - 4 * num_restarts
-    if num_restarts == 0 or entries_end < 0:
-        raise CorruptFileError(f"a {kind} block has a damaged restart array", path)
-    key = b""
-    pos = 0
-    try:
-        while pos < entries_end:
-            shared, pos = _varint(block, pos)
-            unshared, pos = _varint(block, pos)
-            value_size, pos = _varint(block, pos)
-            if shared > len(key) or pos + unshared + value_size > entries_end:
-                raise _WireError("an entry overruns the block")
-            key = key[:shared] + block[pos:pos + unshared]
-            pos += unshared
-            yield key, block[pos:pos + value_size]
-            pos += value_size
-    except _WireError as exc:
-        raise CorruptFileError(f"a {kind} block is damaged: {exc}", path) from exc
 
 
 # --- slice keys -------------------------------------------------------------------------------
@@ -353,12 +131,12 @@ def slice_key(name: bytes, extents: tuple[tuple[int, int | None], ...]) -> bytes
 def _slice_box(extents, full_shape: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
     """(start, stop) per dimension, checked to lie inside `full_shape`."""
     if len(extents) != len(full_shape):
-        raise _WireError(f"a slice of rank {len(extents)} in a tensor of rank {len(full_shape)}")
+        raise WireError(f"a slice of rank {len(extents)} in a tensor of rank {len(full_shape)}")
     box = []
     for (start, length), size in zip(extents, full_shape, strict=False):
         stop = size if length is None else start + length
         if start < 0 or stop < start or stop > size:
-            raise _WireError(f"the slice {start}:{stop} lies outside the dimension of {size}")
+            raise WireError(f"the slice {start}:{stop} lies outside the dimension of {size}")
         box.append((start, stop))
     return tuple(box)
 
@@ -433,19 +211,19 @@ class TensorBundleSource(TensorSource):
         try:
             for key, value in Table(table, self.index_path).entries():
                 if key == b"":
-                    header = _fields(value)
+                    header = decode_fields(value)
                 elif key.startswith(SLICE_KEY_PREFIX):
-                    slice_entries[key] = _fields(value)
+                    slice_entries[key] = decode_fields(value)
                 else:
-                    plain.append((key.decode("utf-8", "surrogateescape"), _fields(value)))
-        except _WireError as exc:
+                    plain.append((key.decode("utf-8", "surrogateescape"), decode_fields(value)))
+        except WireError as exc:
             raise CorruptFileError(f"a tensor entry does not parse: {exc}", self.index_path) from exc
         if header is None:
             raise CorruptFileError("the index has no bundle header (its \"\" entry)",
                                    self.index_path)
         try:
             self.num_shards = self._check_header(header)
-        except _WireError as exc:
+        except WireError as exc:
             raise CorruptFileError(f"the bundle header is damaged: {exc}",
                                    self.index_path) from exc
         self.shard_paths = [prefix.with_name(f"{prefix.name}.data-{k:05d}-of-{self.num_shards:05d}")
@@ -455,23 +233,23 @@ class TensorBundleSource(TensorSource):
         for name, fields in plain:
             try:
                 entry = self._entry(name, fields, slice_entries)
-            except _WireError as exc:
+            except WireError as exc:
                 raise CorruptFileError(f"the entry of {name!r} is damaged: {exc}",
                                        self.index_path) from exc
             self._entries[name] = entry
             self.infos[name] = TensorInfo(name, entry.shape, entry.dtype)
 
     def _check_header(self, header: dict[int, list]) -> int:
-        num_shards = _signed64(_int(header, 1))
+        num_shards = signed64(int_field(header, 1))
         if not 1 <= num_shards <= MAX_SHARDS:
             raise CorruptFileError(f"the bundle header claims {num_shards} shards",
                                    self.index_path)
-        if _int(header, 2) != 0:
+        if int_field(header, 2) != 0:
             raise BuiltinUnsupported("the checkpoint was written big-endian")
-        version = _fields(_msg(header, 3))
-        if _int(version, 2) > BUNDLE_VERSION:
+        version = decode_fields(message_field(header, 3))
+        if int_field(version, 2) > BUNDLE_VERSION:
             raise BuiltinUnsupported(f"the bundle needs a reader of format version "
-                                     f"{_int(version, 2)} or later")
+                                     f"{int_field(version, 2)} or later")
         return num_shards
 
     def _shard_size(self, path: Path) -> int:
@@ -485,11 +263,11 @@ class TensorBundleSource(TensorSource):
 
     def _entry(self, name: str, fields: dict[int, list],
                slice_entries: dict[bytes, dict[int, list]]) -> _Entry:
-        dtype = _dtype_of(_int(fields, 1), repr(name))
-        shape = _shape(_msg(fields, 2))
+        dtype = _dtype_of(int_field(fields, 1), repr(name))
+        shape = _shape(message_field(fields, 2))
         if _element_count(shape) > MAX_ELEMENTS:
-            raise _WireError(f"the shape {list(shape)} is implausibly large")
-        slice_messages = _msgs(fields, 7)
+            raise WireError(f"the shape {list(shape)} is implausibly large")
+        slice_messages = message_fields(fields, 7)
         if not slice_messages:
             return self._stored(name, dtype, shape, fields)
         if dtype in ("string",) + NOT_NUMBERS:
@@ -501,12 +279,12 @@ class TensorBundleSource(TensorSource):
             box = _slice_box(extents, shape)
             key = slice_key(name.encode("utf-8", "surrogateescape"), extents)
             if key not in slice_entries:
-                raise _WireError(f"its slice {_box_text(box)} is missing from the index")
+                raise WireError(f"its slice {_box_text(box)} is missing from the index")
             part_fields = slice_entries[key]
-            part = self._stored(f"{name}[{_box_text(box)}]", _dtype_of(_int(part_fields, 1), name),
-                                _shape(_msg(part_fields, 2)), part_fields)
+            part = self._stored(f"{name}[{_box_text(box)}]", _dtype_of(int_field(part_fields, 1), name),
+                                _shape(message_field(part_fields, 2)), part_fields)
             if part.dtype != dtype or part.shape != tuple(stop - start for start, stop in box):
-                raise _WireError(f"its slice {_box_text(box)} is stored as {part.dtype} "
+                raise WireError(f"its slice {_box_text(box)} is stored as {part.dtype} "
                                  f"{list(part.shape)}")
             slices.append((box, part))
         _check_tiling(shape, [box for box, _ in slices])
@@ -514,19 +292,19 @@ class TensorBundleSource(TensorSource):
 
     def _stored(self, name: str, dtype: str, shape: tuple[int, ...],
                 fields: dict[int, list]) -> _Entry:
-        shard, offset, size = (_signed64(_int(fields, n)) for n in (3, 4, 5))
-        crc = _int(fields, 6) if 6 in fields else None
+        shard, offset, size = (signed64(int_field(fields, n)) for n in (3, 4, 5))
+        crc = int_field(fields, 6) if 6 in fields else None
         if not 0 <= shard < self.num_shards:
-            raise _WireError(f"shard {shard} of {self.num_shards}")
+            raise WireError(f"shard {shard} of {self.num_shards}")
         if offset < 0 or size < 0:
-            raise _WireError(f"a negative offset {offset} or size {size}")
+            raise WireError(f"a negative offset {offset} or size {size}")
         if offset + size > self._shard_sizes[shard]:
             raise CorruptFileError(f"the shard is truncated: {name!r} needs bytes {offset} to "
                                    f"{offset + size}, the file has {self._shard_sizes[shard]}",
                                    self.shard_paths[shard])
         itemsize = _itemsize(dtype)
         if itemsize is not None and size != _element_count(shape) * itemsize:
-            raise _WireError(f"{size} bytes for {dtype} {list(shape)}")
+            raise WireError(f"{size} bytes for {dtype} {list(shape)}")
         return _Entry(dtype, shape, shard, offset, size, crc)
 
     # --- reading ---
@@ -553,7 +331,7 @@ class TensorBundleSource(TensorSource):
         raw = self._bytes(name, entry, check_crc=False)
         try:
             strings = _decode_strings(raw, _element_count(entry.shape), entry.crc)
-        except _WireError as exc:
+        except WireError as exc:
             raise CorruptFileError(f"the string tensor {name!r} is damaged: {exc}",
                                    self.shard_paths[entry.shard]) from exc
         return strings
@@ -602,7 +380,7 @@ class TensorBundleSource(TensorSource):
                 position += len(block)
                 if check_crc:
                     crc = crc32c.crc32c(block, crc)
-        if check_crc and entry.crc is not None and _mask(crc) != entry.crc:
+        if check_crc and entry.crc is not None and mask_crc(crc) != entry.crc:
             raise CorruptFileError(f"the data of {name!r} fails its crc32c check; the shard is "
                                    "damaged", shard_path)
 
@@ -645,26 +423,26 @@ def _decode_strings(raw: bytes, count: int, entry_crc: int | None) -> list[bytes
     covers the lengths as uint32s, that checksum, then the elements: not the bytes as stored."""
     lengths, pos = [], 0
     for _ in range(count):
-        length, pos = _varint(raw, pos)
+        length, pos = decode_varint(raw, pos)
         lengths.append(length)
     as_uint32 = b"".join((length & 0xFFFFFFFF).to_bytes(4, "little") for length in lengths)
     crc = crc32c.crc32c(as_uint32)
     if pos + 4 > len(raw):
-        raise _WireError("it ends inside its length checksum")
+        raise WireError("it ends inside its length checksum")
     checksum = raw[pos:pos + 4]
-    if _mask(crc) != int.from_bytes(checksum, "little"):
-        raise _WireError("its element lengths fail their crc32c check")
+    if mask_crc(crc) != int.from_bytes(checksum, "little"):
+        raise WireError("its element lengths fail their crc32c check")
     pos += 4
     if pos + sum(lengths) != len(raw):
-        raise _WireError("its element lengths do not add up to its size")
+        raise WireError("its element lengths do not add up to its size")
     crc = crc32c.crc32c(checksum, crc)
     strings = []
     for length in lengths:
         strings.append(bytes(raw[pos:pos + length]))
         crc = crc32c.crc32c(strings[-1], crc)
         pos += length
-    if entry_crc is not None and _mask(crc) != entry_crc:
-        raise _WireError("its bytes fail their crc32c check")
+    if entry_crc is not None and mask_crc(crc) != entry_crc:
+        raise WireError("its bytes fail their crc32c check")
     return strings
 
 
@@ -674,14 +452,14 @@ def _box_text(box: tuple[tuple[int, int], ...]) -> str:
 
 def _check_slice_count(count: int) -> None:
     if count > MAX_SLICES:
-        raise _WireError(f"{count} slices (more than {MAX_SLICES})")
+        raise WireError(f"{count} slices (more than {MAX_SLICES})")
 
 
 def _check_tiling(shape: tuple[int, ...], boxes: list[tuple[tuple[int, int], ...]]) -> None:
     """The slices must cover the tensor exactly once: disjoint, and as many elements as it has."""
     if sum(_element_count(tuple(stop - start for start, stop in box)) for box in boxes) \
             != _element_count(shape):
-        raise _WireError("its slices do not cover it exactly")
+        raise WireError("its slices do not cover it exactly")
     if len(boxes) < 2 or not shape:
         return
     # Sorted by where they start along the first axis, a slice can only overlap those after it
@@ -703,7 +481,7 @@ def _check_tiling(shape: tuple[int, ...], boxes: list[tuple[tuple[int, int], ...
                               < np.minimum(stops[later], stops[i])), axis=1)
         if overlapping.any():
             j = i + 1 + int(np.argmax(overlapping))
-            raise _WireError(f"its slices {_box_text(boxes[order[i]])} and "
+            raise WireError(f"its slices {_box_text(boxes[order[i]])} and "
                              f"{_box_text(boxes[order[j]])} overlap")
 
 
@@ -756,23 +534,23 @@ class V1CheckpointSource(TensorSource):
             raise CorruptFileError("the V1 checkpoint has no tensor list (its \"\" entry)",
                                    self.path)
         try:
-            for message in _msgs(_fields(_msg(_fields(meta), 1)), 1):
-                self._add(_fields(message))
-        except _WireError as exc:
+            for message in message_fields(decode_fields(message_field(decode_fields(meta), 1)), 1):
+                self._add(decode_fields(message))
+        except WireError as exc:
             raise CorruptFileError(f"the V1 tensor list is damaged: {exc}", self.path) from exc
 
     def _add(self, fields: dict[int, list]) -> None:
-        name = bytes(_msg(fields, 1)).decode("utf-8", "surrogateescape")
-        dtype = _dtype_of(_int(fields, 3), repr(name))
-        shape = _shape(_msg(fields, 2))
+        name = bytes(message_field(fields, 1)).decode("utf-8", "surrogateescape")
+        dtype = _dtype_of(int_field(fields, 3), repr(name))
+        shape = _shape(message_field(fields, 2))
         # Every value takes at least one byte of the file, whatever its encoding; a larger
         # count is a lie, refused before `_read` allocates for it.
         if _element_count(shape) > len(self._map):
-            raise _WireError(f"{name!r} declares shape {list(shape)}, more values than the "
+            raise WireError(f"{name!r} declares shape {list(shape)}, more values than the "
                              f"file's {len(self._map)} bytes can hold")
         if dtype in NOT_NUMBERS:
             raise BuiltinUnsupported(f"{name!r} is a {dtype} tensor in a V1 checkpoint")
-        slice_messages = _msgs(fields, 4)
+        slice_messages = message_fields(fields, 4)
         _check_slice_count(len(slice_messages))
         slices = []
         for message in slice_messages:
@@ -812,10 +590,10 @@ class V1CheckpointSource(TensorSource):
                 raise CorruptFileError(f"{where} is missing", self.path)
             shape = tuple(stop - start for start, stop in box)
             try:
-                saved_slice = _fields(_msg(_fields(value), 2))
-                proto = _fields(_msg(saved_slice, 3))
+                saved_slice = decode_fields(message_field(decode_fields(value), 2))
+                proto = decode_fields(message_field(saved_slice, 3))
                 values = _v1_values(proto, dtype, _element_count(shape))
-            except _WireError as exc:
+            except WireError as exc:
                 raise CorruptFileError(f"{where} is damaged: {exc}", self.path) from exc
             yield box, values.reshape(shape)
 
@@ -825,20 +603,20 @@ class V1CheckpointSource(TensorSource):
 
 def _v1_values(proto: dict[int, list], dtype: str, count: int) -> np.ndarray:
     if dtype == "string":
-        strings = [bytes(s) for s in _msgs(proto, V1_STRING_FIELD)]
+        strings = [bytes(s) for s in message_fields(proto, V1_STRING_FIELD)]
         if len(strings) != count:
-            raise _WireError(f"{len(strings)} strings where {count} were expected")
+            raise WireError(f"{len(strings)} strings where {count} were expected")
         array = np.empty(count, dtype=object)
         array[:] = strings
         return array
     target = _numpy_dtype(dtype)
     if TENSOR_CONTENT_FIELD in proto:
-        raw = b"".join(bytes(part) for part in _msgs(proto, TENSOR_CONTENT_FIELD))
+        raw = b"".join(bytes(part) for part in message_fields(proto, TENSOR_CONTENT_FIELD))
         if len(raw) != count * target.itemsize:
-            raise _WireError(f"{len(raw)} bytes where {count * target.itemsize} were expected")
+            raise WireError(f"{len(raw)} bytes where {count * target.itemsize} were expected")
         return np.frombuffer(raw, dtype=DATA_TYPES_BY_NAME[dtype]).view(target).copy()
     if dtype not in V1_VALUE_FIELDS:
-        raise _WireError(f"V1 values of dtype {dtype} are not known")
+        raise WireError(f"V1 values of dtype {dtype} are not known")
     field, kind = V1_VALUE_FIELDS[dtype]
     parts = proto.get(field, [])
     per_element = 2 if dtype.startswith("complex") else 1
@@ -850,19 +628,19 @@ def _v1_values(proto: dict[int, list], dtype: str, count: int) -> np.ndarray:
             else:
                 pos = 0
                 while pos < len(part):
-                    number, pos = _varint(part, pos)
+                    number, pos = decode_varint(part, pos)
                     numbers.append(number)
         if len(numbers) != count:
-            raise _WireError(f"{len(numbers)} values where {count} were expected")
+            raise WireError(f"{len(numbers)} values where {count} were expected")
         if dtype in ("float16", "bfloat16"):  # half_val holds each value's 16 bits
             return np.array([n & 0xFFFF for n in numbers], dtype=np.uint16).view(target)
-        return np.array([_signed64(n) for n in numbers], dtype=np.int64).astype(target)
+        return np.array([signed64(n) for n in numbers], dtype=np.int64).astype(target)
     width = np.dtype(kind).itemsize
     if any(isinstance(part, int) and part >> (8 * width) for part in parts):
-        raise _WireError(f"a {dtype} value does not fit in {width} bytes")
+        raise WireError(f"a {dtype} value does not fit in {width} bytes")
     raw = b"".join(bytes(part) if not isinstance(part, int) else part.to_bytes(width, "little")
                    for part in parts)
     if len(raw) != count * per_element * width:
-        raise _WireError(f"{len(raw) // width} values where {count * per_element} were expected")
+        raise WireError(f"{len(raw) // width} values where {count * per_element} were expected")
     return np.frombuffer(raw, dtype=kind).view(target).copy() if per_element == 2 \
         else np.frombuffer(raw, dtype=kind).astype(target)

@@ -1,5 +1,5 @@
 """The object graph of a TF 2 checkpoint or SavedModel, and a SavedModel's `keras_metadata.pb`,
-decoded without TensorFlow or protobuf (the wire decoder of `tf_bundle`).
+decoded without TensorFlow or protobuf (by `protobuf_wire`).
 
 A TF 2 checkpoint names each variable by its path through the saved objects
 (`variables/0/.ATTRIBUTES/VARIABLE_VALUE`, `layer_with_weights-0/cell/kernel/...`); the string
@@ -32,7 +32,7 @@ from typing import Any
 from ..errors import CorruptFileError
 from ..tensors import TensorSource
 from .json_text import load_json
-from .tf_bundle import _fields, _int, _msg, _msgs, _signed64, _WireError
+from .protobuf_wire import WireError, decode_fields, int_field, message_field, message_fields, signed64
 
 GRAPH_TENSOR = "_CHECKPOINTABLE_OBJECT_GRAPH"
 KERAS_METADATA = "keras_metadata.pb"
@@ -129,22 +129,22 @@ def decode_object_graph(data: bytes) -> ObjectGraph:
     """Raises ValueError (with what is wrong) when `data` is not a TrackableObjectGraph."""
     try:
         nodes = []
-        for message in _msgs(_fields(data), 1):
-            fields = _fields(message)
+        for message in message_fields(decode_fields(data), 1):
+            fields = decode_fields(message)
             node = GraphNode()
-            for reference in _msgs(fields, 1):
-                ref = _fields(reference)
-                node.children.append((_signed64(_int(ref, 1)), _text(_msg(ref, 2))))
-            for attribute in _msgs(fields, 2):
-                attr = _fields(attribute)
-                node.attributes.append(Attribute(_text(_msg(attr, 1)), _text(_msg(attr, 2)),
-                                                 _text(_msg(attr, 3))))
-            for slot in _msgs(fields, 3):
-                ref = _fields(slot)
+            for reference in message_fields(fields, 1):
+                ref = decode_fields(reference)
+                node.children.append((signed64(int_field(ref, 1)), _text(message_field(ref, 2))))
+            for attribute in message_fields(fields, 2):
+                attr = decode_fields(attribute)
+                node.attributes.append(Attribute(_text(message_field(attr, 1)), _text(message_field(attr, 2)),
+                                                 _text(message_field(attr, 3))))
+            for slot in message_fields(fields, 3):
+                ref = decode_fields(slot)
                 node.slot_variables.append(SlotReference(
-                    _signed64(_int(ref, 1)), _text(_msg(ref, 2)), _signed64(_int(ref, 3))))
+                    signed64(int_field(ref, 1)), _text(message_field(ref, 2)), signed64(int_field(ref, 3))))
             nodes.append(node)
-    except _WireError as exc:
+    except WireError as exc:
         raise ValueError(str(exc)) from exc
     return ObjectGraph(nodes)
 
@@ -190,13 +190,13 @@ def keras_metadata(directory: Path) -> list[MetadataNode] | None:
         raise CorruptFileError(f"cannot read the file: {exc.strerror or exc}", path) from exc
     try:
         records = []
-        for message in _msgs(_fields(data), 1):
-            fields = _fields(message)
-            text = _msg(fields, 5)
+        for message in message_fields(decode_fields(data), 1):
+            fields = decode_fields(message)
+            text = message_field(fields, 5)
             metadata = load_json(bytes(text), KERAS_METADATA, path) if text else None
-            records.append(MetadataNode(_signed64(_int(fields, 2)), _text(_msg(fields, 3)),
-                                        _text(_msg(fields, 4)),
+            records.append(MetadataNode(signed64(int_field(fields, 2)), _text(message_field(fields, 3)),
+                                        _text(message_field(fields, 4)),
                                         metadata if isinstance(metadata, dict) else None))
-    except _WireError as exc:
+    except WireError as exc:
         raise CorruptFileError(f"not a Keras SavedMetadata proto: {exc}", path) from exc
     return records

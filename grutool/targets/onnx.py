@@ -279,7 +279,7 @@ def read_back(arrays: dict[str, np.ndarray], modules: list[GruModule]) -> Memory
         with open_source(path) as source:
             copy = MemorySource({info.name: source.read(info.name) for info in source.tensors()},
                                 "<onnx conversion>")
-            copy.layer_configs = dict(source.layer_configs)
+            copy.graph = source.graph
     return copy
 
 

@@ -120,7 +120,7 @@ def bundle_entry(dtype: int, shape: list[int], shard: int, offset: int, size: in
 
 
 def tf_entries() -> list[tuple[bytes, bytes]]:
-    from grutool.readers.tf_bundle import Table
+    from grutool.readers.tf_table import Table
 
     index = (TF_SINGLE / "model.ckpt.index").read_bytes()
     return [(bytes(k), bytes(v)) for k, v in Table(index, TF_SINGLE / "x").entries()]

@@ -1,32 +1,39 @@
 """What a Keras model config states about its recurrent layers, in the one form the Keras
-GRU family reads: shared by the `.keras` archive reader (`config.json`) and the HDF5 reader
-(a Keras 2 full model's `model_config`), and by the TF 2 object-graph names
-(`keras_metadata.pb`). It holds the config's facts (layer order, class, units, reset
-placement, activations as written, go_backwards, merge_mode, stack members); what they mean
-for a GRU cell is the family's to decide.
+GRU family reads: from the config a reader found (`TensorSource.keras_config`: a `.keras`
+archive's `config.json`, a Keras 2 full model's `model_config`) and from the TF 2
+object-graph names (`keras_metadata.pb`). It holds the config's facts (layer order, class,
+units, reset placement, activations as written, go_backwards, merge_mode, stack members);
+what they mean for a GRU cell is `keras_gru`'s to decide.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from ..errors import CorruptFileError, first_line
+from ..tensors import TensorSource
 
 GRU_CLASSES = ("GRU", "CuDNNGRU", "GRUCell")
 
 
-def checked_layer_configs(read_configs: Callable[..., dict[str, dict[str, Any]]], path: Path,
-                          what: str, *args: Any) -> dict[str, dict[str, Any]]:
-    """`read_configs(*args)`, with a config it cannot make sense of (a list where a name
-    belongs, layers nested past Python's recursion limit) reported as a damaged file."""
+def source_layer_configs(source: TensorSource) -> dict[str, dict[str, Any]]:
+    """The recurrent-layer configs of the Keras model config `source` carries, keyed by the
+    weights group each layer's tensors sit under; {} when it carries none. A config the walk
+    cannot make sense of (a list where a name belongs, layers nested past Python's recursion
+    limit) is a damaged file."""
+    config = source.keras_config
+    if config is None:
+        return {}
     try:
-        return read_configs(*args)
+        if config.weights_group is not None:
+            return keras2_layer_configs(config.raw, config.weights_group, config.keras3)
+        return keras3_layer_configs(config.raw, getattr(source, "group_names", None),
+                                    config.keras3)
     except (TypeError, ValueError, AttributeError, KeyError, RecursionError) as exc:
-        raise CorruptFileError(f"{what} is not a Keras model config grutool can read "
-                               f"({type(exc).__name__}: {first_line(exc)})", path) from exc
+        raise CorruptFileError(f"{config.source_member} is not a Keras model config grutool "
+                               f"can read ({type(exc).__name__}: {first_line(exc)})",
+                               source.path) from exc
 
 
 # --- configs -------------------------------------------------------------------------------
@@ -284,9 +291,3 @@ def _gru_like(class_name: str, config: dict[str, Any], go_backwards: bool) -> di
 
 def _text(value: Any) -> str | None:
     return value if value is None or isinstance(value, str) else str(value)
-
-
-def keras_major(version: Any) -> int:
-    """2 or 3 from a `keras_version` string; files that do not say are Keras 2's (Keras 3
-    always writes its version)."""
-    return 3 if isinstance(version, str) and version.split(".", 1)[0] == "3" else 2
