@@ -129,7 +129,7 @@ def inspect_report(checkpoint: Checkpoint, with_stats: bool = True, cell: str | 
             readers.setdefault(tensor, []).append(found.name)
     modules = [module.to_json() for module in checkpoint.modules
                if cell is None or chosen[0] in module.cells]
-    report = {
+    report: dict[str, Any] = {
         "path": str(checkpoint.path),
         "ok": bool(checkpoint.cells),
         "format": checkpoint.format,
@@ -352,8 +352,9 @@ def check(path: str | Path, *, cells: int | None = None, units: int | None = Non
     from .check import check_checkpoint
 
     with ExitStack() as stack:
-        reference = match
-        if match is not None and not isinstance(match, Checkpoint):
+        if match is None or isinstance(match, Checkpoint):
+            reference = match
+        else:
             reference = stack.enter_context(open_checkpoint(match, reader=reader))
         checkpoint = stack.enter_context(open_checkpoint(path, reader=reader, layout=layout,
                                                          rename=rename, slot=slot))

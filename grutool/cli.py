@@ -16,6 +16,7 @@ import click
 
 from ._version import __version__
 from .errors import GrutoolError
+from .targets import TARGET_MODULES
 
 if TYPE_CHECKING:
     from .batch import Outcome
@@ -347,7 +348,7 @@ def inspect(paths: tuple[Path, ...], every_checkpoint: bool, as_json: bool, read
                              progress=progress_hook(show_progress, label))
         return result.to_json(), 0 if result.ok else 1
 
-    outcomes = []
+    outcomes: list[Outcome] = []
     for outcome in run_each(files, _traced(work, _debug(click.get_current_context()))):
         if not as_json and "format" in outcome.report:  # read, with or without cells
             from .render import console, render_inspect
@@ -399,7 +400,8 @@ def split(path: Path, out: Path, force: bool, as_json: bool, reader: str,
         render_split(result.to_json(), console())
 
 
-TARGET_CHOICE = click.Choice(["pytorch", "keras", "onnx", "tf"])
+# The targets' registry names no module it would have to import: --help stays light.
+TARGET_CHOICE = click.Choice(list(TARGET_MODULES))
 
 
 @cli.command(short_help="Re-lay the cells out for another framework, with a numerical proof.")
