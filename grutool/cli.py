@@ -16,6 +16,7 @@ import click
 
 from ._version import __version__
 from .errors import GrutoolError
+from .targets import TARGET_MODULES
 
 if TYPE_CHECKING:
     from click.shell_completion import CompletionItem
@@ -216,7 +217,7 @@ def reading_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """--reader, --layout, --rename and --slot, which every command that reads a file takes."""
     command = naming_options(command)
     command = click.option(
-        "--layout", "assume_layout", metavar="NAME", shell_complete=_known_layouts,
+        "--layout", metavar="NAME", shell_complete=_known_layouts,
         help="Read tensors the file cannot tell apart (a bare kernel/recurrent_kernel/bias "
              ".npz) as this layout, e.g. keras-cudnn-gru.")(command)
     return click.option("--reader", type=READER_CHOICE, default="auto", show_default=True,
@@ -346,7 +347,7 @@ def _cell_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> 
 @click.option("--cell", metavar="NAME", shell_complete=_cell_names,
               help="Show only this cell (its name as inspect shows it).")
 def inspect(paths: tuple[Path, ...], every_checkpoint: bool, as_json: bool, reader: str,
-            assume_layout: str | None, no_stats: bool, all_tensors: bool,
+            layout: str | None, no_stats: bool, all_tensors: bool,
             cell: str | None, rename: tuple[str, ...] = (), slot: str | None = None) -> None:
     """Show the GRU cells in each PATH and the statistics of their twelve per-gate arrays.
 
@@ -366,7 +367,7 @@ def inspect(paths: tuple[Path, ...], every_checkpoint: bool, as_json: bool, read
     Exits 1 when a file holds no GRU cell (saying what recurrent layer it holds instead,
     if any), 2 when one cannot be read: the worst of the files.
     """
-    from .api import inspect_report, open_checkpoint
+    from . import api
     from .batch import combined_report, run_each, worst_exit_code
 
     files, several = _inputs(paths, every_checkpoint)
@@ -374,13 +375,12 @@ def inspect(paths: tuple[Path, ...], every_checkpoint: bool, as_json: bool, read
 
     def work(path: Path) -> tuple[dict[str, Any], int]:
         label = path.name if several else ""
-        with open_checkpoint(path, reader=reader, layout=assume_layout, rename=rename,
-                             slot=slot) as checkpoint:
-            report = inspect_report(checkpoint, with_stats=not no_stats, cell=cell,
-                                    progress=progress_hook(show_progress, label))
-        return report, 0 if report["ok"] else 1
+        result = api.inspect(path, with_stats=not no_stats, cell=cell, reader=reader,
+                             layout=layout, rename=rename, slot=slot,
+                             progress=progress_hook(show_progress, label))
+        return result.to_json(), 0 if result.ok else 1
 
-    outcomes = []
+    outcomes: list[Outcome] = []
     for outcome in run_each(files, _traced(work, _debug(click.get_current_context()))):
         if not as_json and "format" in outcome.report:  # read, with or without cells
             from .render import console, render_inspect
@@ -405,7 +405,7 @@ def inspect(paths: tuple[Path, ...], every_checkpoint: bool, as_json: bool, read
 @reading_options
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing on success.")
 def split(path: Path, out: Path, force: bool, as_json: bool, reader: str,
-          assume_layout: str | None, quiet: bool, rename: tuple[str, ...] = (),
+          layout: str | None, quiet: bool, rename: tuple[str, ...] = (),
           slot: str | None = None) -> None:
     """Write every cell's per-gate arrays to OUT, under keys <cell>/W_ir ... <cell>/b_hn.
 
@@ -420,23 +420,20 @@ def split(path: Path, out: Path, force: bool, as_json: bool, reader: str,
       grutool split model.keras --out weights.safetensors --force
       python -c "import numpy as np; print(list(np.load('weights.npz')))"
     """
-    from .api import split as split_file
+    from . import api
 
-    checkpoint = split_file(path, out, force=force, reader=reader, layout=assume_layout,
-                            rename=rename, slot=slot,
-                            progress=progress_hook(progress_wanted(as_json, quiet)))
-    result = {"path": str(checkpoint.path), "ok": True, "out": str(out),
-              "cells": [cell.name for cell in checkpoint.cells],
-              "arrays": len(checkpoint.written)}
+    result = api.split(path, out, force=force, reader=reader, layout=layout, rename=rename,
+                       slot=slot, progress=progress_hook(progress_wanted(as_json, quiet)))
     if as_json:
-        emit_json(result)
+        emit_json(result.to_json())
     elif not quiet:
         from .render import console, render_split
 
-        render_split(result, console())
+        render_split(result.to_json(), console())
 
 
-TARGET_CHOICE = click.Choice(["pytorch", "keras", "onnx", "tf"])
+# The targets' registry names no module it would have to import: --help stays light.
+TARGET_CHOICE = click.Choice(list(TARGET_MODULES))
 
 
 @cli.command(short_help="Re-lay the cells out for another framework, with a numerical proof.")
@@ -455,7 +452,7 @@ TARGET_CHOICE = click.Choice(["pytorch", "keras", "onnx", "tf"])
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing on success.")
 def convert(path: Path, to: str, out: Path, module: str | None, allow_inexact: bool,
             tolerance: float, force: bool, as_json: bool, reader: str,
-            assume_layout: str | None, quiet: bool, rename: tuple[str, ...] = (),
+            layout: str | None, quiet: bool, rename: tuple[str, ...] = (),
             slot: str | None = None) -> None:
     """Re-lay the GRU cells of PATH out for another framework, with a numerical proof.
 
@@ -471,27 +468,22 @@ def convert(path: Path, to: str, out: Path, module: str | None, allow_inexact: b
       grutool convert model.pt --to onnx --module gru --out gru.onnx
       grutool convert model.keras --to pytorch --out state_dict.safetensors
     """
-    from .api import open_checkpoint
-    from .convert import convert as convert_checkpoint
-    from .convert import write_conversion
-    from .errors import VerificationError
+    from . import api
 
-    with open_checkpoint(path, reader=reader, layout=assume_layout, rename=rename,
-                         slot=slot) as checkpoint:
-        conversion = convert_checkpoint(checkpoint, to, module=module,
-                                        allow_inexact=allow_inexact, tolerance=tolerance)
-        try:
-            write_conversion(conversion, out, force, checkpoint.source.files,
+    try:
+        result = api.convert(path, to, out, module=module, allow_inexact=allow_inexact,
+                             force=force, reader=reader, layout=layout, tolerance=tolerance,
+                             rename=rename, slot=slot,
                              progress=progress_hook(progress_wanted(as_json, quiet)))
-        except VerificationError as exc:
-            if as_json:  # the measurements say where it went wrong: keep them
-                emit_json({**conversion.to_json(), "ok": False, "error": exc.one_line()})
-                click.echo(f"grutool: {exc.one_line()}", err=True)
-                sys.exit(exc.exit_code)
-            raise
-    result = {"ok": True, **conversion.to_json(), "out": str(out)}
+    except api.UnprovenConversionError as exc:
+        if as_json:  # the measurements say where it went wrong: keep them
+            emit_json(exc.result.to_json())
+            click.echo(f"grutool: {exc.one_line()}", err=True)
+            sys.exit(exc.exit_code)
+        raise
+    conversion = result.conversion
     if as_json:
-        emit_json(result)
+        emit_json(result.to_json())
     elif not quiet:
         verification = conversion.verification
         error = verification.max_abs_error
@@ -516,7 +508,7 @@ def convert(path: Path, to: str, out: Path, module: str | None, allow_inexact: b
 @reading_options
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing when the files agree.")
 def verify(a: Path, b: Path, tolerance: float, as_json: bool, reader: str,
-           assume_layout: str | None, quiet: bool, rename: tuple[str, ...] = (),
+           layout: str | None, quiet: bool, rename: tuple[str, ...] = (),
            slot: str | None = None) -> None:
     """Check that the GRU modules of A and B compute the same functions.
 
@@ -531,31 +523,25 @@ def verify(a: Path, b: Path, tolerance: float, as_json: bool, reader: str,
       grutool verify model.ckpt my_hand_converted.pt
       grutool verify model.keras weights.npz --json
     """
-    from .api import open_checkpoint
-    from .verify import verify_checkpoints
+    from . import api
 
-    with open_checkpoint(a, reader=reader, layout=assume_layout, rename=rename, slot=slot) as first, \
-            open_checkpoint(b, reader=reader, layout=assume_layout, rename=rename, slot=slot) as second:
-        first.require_cells()
-        second.require_cells()
-        result = verify_checkpoints(first, second, tolerance,
-                                    progress=progress_hook(progress_wanted(as_json, quiet)))
-        module_cells = {m.name: {cell.name for cell in m.cells} for m in first.modules}.get
-    failure = None if result.ok else f"{a} vs {b}: {result.failure()}"
+    result = api.verify(a, b, tolerance, reader=reader, layout=layout, rename=rename, slot=slot,
+                        progress=progress_hook(progress_wanted(as_json, quiet)))
+    verification = result.verification
     if as_json:
-        emit_json({**result.to_json(), **({"error": failure} if failure else {})})
+        emit_json(result.to_json())
     elif not (quiet and result.ok):
-        for module in result.modules:
+        for module in verification.modules:
             _echo_comparison(module, tolerance, "module ")
-            for c in result.comparisons:
-                if c.a in module_cells(module.a, set()):
+            for c in verification.comparisons:
+                if c.a in result.module_cells.get(module.a, []):
                     _echo_comparison(c, tolerance, "  ")
-    if failure:
-        click.echo(f"grutool: {failure}", err=True)
+    if result.error:
+        click.echo(f"grutool: {result.error}", err=True)
         sys.exit(1)
     if not as_json and not quiet:
-        click.echo(f"Same functions: max abs difference {result.max_abs_error:.3g} over "
-                   f"{_count(len(result.modules), 'whole module')} (tolerance {tolerance:g})")
+        click.echo(f"Same functions: max abs difference {verification.max_abs_error:.3g} over "
+                   f"{_count(len(verification.modules), 'whole module')} (tolerance {tolerance:g})")
 
 
 def _count(number: int, noun: str) -> str:
@@ -574,7 +560,7 @@ CHECK_FORMATS = click.Choice(["text", "json", "github", "junit"])
 
 @cli.command(short_help="Pass or fail on conditions about the GRU cells, for CI.")
 @several_paths
-@click.option("--cells", "cell_count", type=click.IntRange(min=0), metavar="N",
+@click.option("--cells", type=click.IntRange(min=0), metavar="N",
               help="Fail unless the file holds exactly N GRU cells.")
 @click.option("--units", type=click.IntRange(min=1), metavar="H",
               help="Fail unless every cell has H units (hidden size).")
@@ -584,7 +570,7 @@ CHECK_FORMATS = click.Choice(["text", "json", "github", "junit"])
               help="Fail on NaN or Inf anywhere in a cell's arrays.")
 @click.option("--trained", is_flag=True,
               help="Fail on a TF GRUCell whose gates bias is still TF's initial 1.0.")
-@click.option("--match", "other", type=PATH, metavar="OTHER",
+@click.option("--match", type=PATH, metavar="OTHER",
               help="Fail unless OTHER (any format) has the same structure (modules, layers, "
                    "directions, merge, sizes, reset placement, activations) and array shapes.")
 @click.option("--format", "output_format", type=CHECK_FORMATS, default="text", show_default=True,
@@ -593,10 +579,10 @@ CHECK_FORMATS = click.Choice(["text", "json", "github", "junit"])
               help='Same as --format json: {"path", "ok", "checks": [{"name", "ok", "detail"}]}.')
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing for files that pass.")
 @reading_options
-def check(paths: tuple[Path, ...], every_checkpoint: bool, cell_count: int | None,
+def check(paths: tuple[Path, ...], every_checkpoint: bool, cells: int | None,
           units: int | None, expect_layout: str | None, no_nan: bool, trained: bool,
-          other: Path | None, output_format: str, as_json: bool, quiet: bool, reader: str,
-          assume_layout: str | None, rename: tuple[str, ...] = (),
+          match: Path | None, output_format: str, as_json: bool, quiet: bool, reader: str,
+          layout: str | None, rename: tuple[str, ...] = (),
           slot: str | None = None) -> None:
     """Pass (exit 0) or fail (exit 1) on conditions about the GRU cells of each PATH, for CI.
 
@@ -614,9 +600,8 @@ def check(paths: tuple[Path, ...], every_checkpoint: bool, cell_count: int | Non
       grutool check run/ --every-checkpoint --format github
       grutool check ckpt-*.index --format junit > grutool-check.xml
     """
-    from .api import open_checkpoint
+    from . import api
     from .batch import Outcome, run_each, summary, worst_exit_code
-    from .check import check_checkpoint
 
     if as_json:
         if output_format not in ("text", "json"):
@@ -630,31 +615,30 @@ def check(paths: tuple[Path, ...], every_checkpoint: bool, cell_count: int | Non
 
     with ExitStack() as stack:
         reference = None
-        if other is not None:
+        if match is not None:
             try:
-                # OTHER is read as it says it is: --layout, --rename, --slot are PATH's.
-                reference = stack.enter_context(open_checkpoint(other, reader=reader))
+                # OTHER is read as it says it is: --layout, --rename, --slot are PATH's; it is
+                # opened once, however many files are checked against it.
+                reference = stack.enter_context(api.open_checkpoint(match, reader=reader))
             except GrutoolError as exc:
                 if debug:
                     import traceback
 
                     traceback.print_exc()
                 message = f"--match {exc.one_line()}"
-                outcomes = [Outcome(str(other), exc.exit_code,
-                                    {"path": str(other), "ok": False, "error": message}, message)]
+                outcomes = [Outcome(str(match), exc.exit_code,
+                                    {"path": str(match), "ok": False, "error": message}, message)]
                 _check_output(outcomes, output_format, quiet, several=False)
                 click.echo(f"grutool: {message}", err=True)
                 sys.exit(exc.exit_code)
 
         def work(path: Path) -> tuple[dict[str, Any], int]:
             label = path.name if several else ""
-            with open_checkpoint(path, reader=reader, layout=assume_layout, rename=rename,
-                                 slot=slot) as checkpoint:
-                report = check_checkpoint(checkpoint, cells=cell_count, units=units,
-                                          expect_layout=expect_layout, allow_nan=not no_nan,
-                                          trained=trained, match=reference,
-                                          progress=progress_hook(show_progress, label))
-            return report.to_json(), 0 if report.ok else 1
+            result = api.check(path, cells=cells, units=units, expect_layout=expect_layout,
+                               allow_nan=not no_nan, trained=trained, match=reference,
+                               reader=reader, layout=layout, rename=rename, slot=slot,
+                               progress=progress_hook(show_progress, label))
+            return result.to_json(), 0 if result.ok else 1
 
         outcomes = []
         for outcome in run_each(files, _traced(work, debug)):
@@ -703,7 +687,7 @@ def _check_output(outcomes: list[Outcome], output_format: str, quiet: bool,
 @click.option("--quiet", "-q", is_flag=True, help="No tables; only a threshold failure is reported.")
 @reading_options
 def diff(a: Path, b: Path, threshold: float | None, as_json: bool, quiet: bool,
-         reader: str, assume_layout: str | None, rename: tuple[str, ...] = (),
+         reader: str, layout: str | None, rename: tuple[str, ...] = (),
          slot: str | None = None) -> None:
     """Show how much each gate of each cell changed from checkpoint A to checkpoint B.
 
@@ -721,28 +705,19 @@ def diff(a: Path, b: Path, threshold: float | None, as_json: bool, quiet: bool,
       grutool diff model.ckpt finetuned.npz --threshold 0.05
       grutool diff model.ckpt weights.safetensors --json | jq .max_relative_change
     """
-    from .api import diff_files
+    from . import api
 
-    report = diff_files(a, b, threshold, reader=reader, layout=assume_layout, rename=rename,
-                        slot=slot, progress=progress_hook(progress_wanted(as_json, quiet)))
-    data = report.to_json()
-    failure = None
-    if report.problem is not None:
-        failure = f"{a} vs {b}: the cells differ: {report.problem}"
-    elif report.above_threshold():
-        above = report.above_threshold()
-        names = ", ".join(f"{cell.a}/{gate.gate}" for cell, gate in above[:3])
-        more = f" and {len(above) - 3} more" if len(above) > 3 else ""
-        failure = (f"{a} vs {b}: {_count(len(above), 'gate')} changed by more than "
-                   f"{threshold:g}: {names}{more}")
+    result = api.diff(a, b, threshold, reader=reader, layout=layout, rename=rename, slot=slot,
+                      progress=progress_hook(progress_wanted(as_json, quiet)))
+    data = result.to_json()
     if as_json:
-        emit_json({**data, **({"error": failure} if failure else {})})
-    elif not quiet and report.problem is None:
+        emit_json(data)
+    elif not quiet and result.report.problem is None:
         from .render import console, render_diff
 
         render_diff(data, console())
-    if failure:
-        click.echo(f"grutool: {failure}", err=True)
+    if result.error:
+        click.echo(f"grutool: {result.error}", err=True)
         sys.exit(1)
 
 
@@ -757,7 +732,7 @@ def diff(a: Path, b: Path, threshold: float | None, as_json: bool, quiet: bool,
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing on success.")
 @reading_options
 def plot(path: Path, out: Path, cell: str | None, force: bool, as_json: bool, quiet: bool,
-         reader: str, assume_layout: str | None, rename: tuple[str, ...] = (),
+         reader: str, layout: str | None, rename: tuple[str, ...] = (),
          slot: str | None = None) -> None:
     """Draw each GRU cell's gates: heat maps of W_ir, W_iz, W_in, W_hr, W_hz, W_hn on one
     colour scale, and a histogram of each gate's (r, z, n) weights and biases.
@@ -774,21 +749,17 @@ def plot(path: Path, out: Path, cell: str | None, force: bool, as_json: bool, qu
       grutool plot model.ckpt --out all-cells.pdf
       grutool plot model.ckpt --cell rnn/gru_cell --out gru_cell.svg
     """
-    from .api import open_checkpoint
-    from .plot import plot_checkpoint
+    from . import api
 
-    with open_checkpoint(path, reader=reader, layout=assume_layout, rename=rename,
-                         slot=slot) as checkpoint:
-        pages = plot_checkpoint(checkpoint, out, cell=cell, force=force,
-                                progress=progress_hook(progress_wanted(as_json, quiet)))
-    result = {"path": str(checkpoint.path), "ok": True,
-              "pages": [page.to_json() for page in pages]}
+    result = api.plot(path, out, cell=cell, force=force, reader=reader, layout=layout,
+                      rename=rename, slot=slot,
+                      progress=progress_hook(progress_wanted(as_json, quiet)))
     if as_json:
-        emit_json(result)
+        emit_json(result.to_json())
     elif not quiet:
         from .render import console, render_plot
 
-        render_plot(result, console())
+        render_plot(result.to_json(), console())
 
 
 @cli.command(short_help="Each cell's equations and where every per-gate array lives.")
@@ -800,7 +771,7 @@ def plot(path: Path, out: Path, cell: str | None, force: bool, as_json: bool, qu
               help="Print a runnable program that reads the cell and defines step(x, h).")
 @reading_options
 def explain(path: Path, cell: str | None, as_json: bool, code: str | None, reader: str,
-            assume_layout: str | None, rename: tuple[str, ...] = (),
+            layout: str | None, rename: tuple[str, ...] = (),
             slot: str | None = None) -> None:
     """Show each cell's equations and where each per-gate array lives in the file.
 
@@ -813,27 +784,18 @@ def explain(path: Path, cell: str | None, as_json: bool, code: str | None, reade
       grutool explain model.pt --cell gru.l0 --json
       grutool explain model.ckpt --cell rnn/gru_cell --code numpy > gru_step.py
     """
-    from .api import explain_file, open_checkpoint
-    from .errors import UsageError
-    from .explain import chosen_cells, code_numpy
+    from . import api
 
-    if code is not None:
-        with open_checkpoint(path, reader=reader, layout=assume_layout, rename=rename,
-                             slot=slot) as checkpoint:
-            chosen = chosen_cells(checkpoint, cell)
-            if len(chosen) > 1:
-                raise UsageError(f"--code writes one cell's program; choose one with --cell "
-                                 f"({', '.join(c.name for c in chosen)})", checkpoint.path)
-            click.echo(code_numpy(checkpoint, chosen[0]), nl=False)
-        return
-    report = explain_file(path, cell, reader=reader, layout=assume_layout, rename=rename,
-                          slot=slot)
-    if as_json:
-        emit_json({**report, "ok": True})
+    result = api.explain(path, cell, reader=reader, layout=layout, rename=rename, slot=slot,
+                         code=code)
+    if result.program is not None:
+        click.echo(result.program, nl=False)
+    elif as_json:
+        emit_json(result.to_json())
     else:
         from .render import console, render_explain
 
-        render_explain(report, console())
+        render_explain(result.report, console())
 
 
 @cli.command(short_help="grutool's version and the optional frameworks installed.")
