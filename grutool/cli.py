@@ -348,7 +348,7 @@ def inspect(paths: tuple[Path, ...], every_checkpoint: bool, as_json: bool, read
                                     progress=progress_hook(show_progress, label))
         return report, 0 if report["ok"] else 1
 
-    outcomes = []
+    outcomes: list[Outcome] = []
     for outcome in run_each(files, _traced(work, _debug(click.get_current_context()))):
         if not as_json and "format" in outcome.report:  # read, with or without cells
             from .render import console, render_inspect

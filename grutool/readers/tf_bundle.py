@@ -27,6 +27,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -68,7 +69,7 @@ def _crc32c_module():
         try:
             package = importlib.util.find_spec("crc32c")
             spec = importlib.machinery.PathFinder.find_spec(
-                "crc32c._crc32c", package.submodule_search_locations)
+                "crc32c._crc32c", package.submodule_search_locations) if package else None
             if spec is not None and isinstance(spec.loader,
                                                importlib.machinery.ExtensionFileLoader):
                 module = importlib.util.module_from_spec(spec)
@@ -94,7 +95,7 @@ class _WireError(ValueError):
 
 # --- protobuf wire format ---------------------------------------------------------------------
 
-def _varint(buf: bytes, pos: int) -> tuple[int, int]:
+def _varint(buf: bytes | bytearray, pos: int) -> tuple[int, int]:
     if pos < len(buf) and buf[pos] < 0x80:  # one byte: most tags, sizes and lengths
         return buf[pos], pos + 1
     result = shift = 0
@@ -120,6 +121,7 @@ def _fields(buf: bytes) -> dict[int, list]:
     """Field number -> values in order: ints for varint/fixed fields, bytes for the rest."""
     fields: dict[int, list] = {}
     pos, end = 0, len(buf)
+    value: int | bytes
     while pos < end:
         tag = buf[pos]
         if tag < 0x80:
@@ -425,7 +427,7 @@ class TensorBundleSource(TensorSource):
         self.index_path = prefix.with_name(prefix.name + ".index")
         super().__init__(path=prefix, format=FORMAT, files=[self.index_path])
         self._entries: dict[str, _Entry] = {}
-        self._handles: dict[int, object] = {}
+        self._handles: dict[int, BinaryIO] = {}
         table = _read_table_file(self.index_path)
         header: dict[int, list] | None = None
         plain: list[tuple[str, dict[int, list]]] = []
@@ -565,7 +567,7 @@ class TensorBundleSource(TensorSource):
         if array.nbytes != entry.size:  # checked at open time; a guard against a bad dtype table
             raise CorruptFileError(f"{name!r} holds {entry.size} bytes, not {array.nbytes}",
                                    self.shard_paths[entry.shard])
-        self._read_into(name, entry, memoryview(array.reshape(-1).view(np.uint8)))
+        self._read_into(name, entry, array.reshape(-1).view(np.uint8).data)
         if entry.dtype == "bfloat16":
             import ml_dtypes
 
@@ -645,7 +647,7 @@ def _numpy_dtype(dtype: str) -> np.dtype:
     return np.dtype(DATA_TYPES_BY_NAME[dtype])
 
 
-def _decode_strings(raw: bytes, count: int, entry_crc: int | None) -> list[bytes]:
+def _decode_strings(raw: bytes | bytearray, count: int, entry_crc: int | None) -> list[bytes]:
     """A string tensor's bytes: the element lengths as varints, a masked crc32c of those lengths
     (each taken as a little-endian uint32), then the elements back to back. The entry's crc32c
     covers the lengths as uint32s, that checksum, then the elements: not the bytes as stored."""
