@@ -111,7 +111,7 @@ def inspect_report(checkpoint: Checkpoint, with_stats: bool = True, cell: str | 
             readers.setdefault(tensor, []).append(found.name)
     modules = [module.to_json() for module in checkpoint.modules
                if cell is None or chosen[0] in module.cells]
-    report = {
+    report: dict[str, Any] = {
         "path": str(checkpoint.path),
         "ok": bool(checkpoint.cells),
         "format": checkpoint.format,

@@ -204,8 +204,10 @@ def _readings(orientation: str, tensors: dict[str, str], infos: dict[str, Tensor
             renames = [(kernel, f"{name}/kernel"), (recurrent, f"{name}/recurrent_kernel")]
             if bias:
                 renames.append((bias, f"{name}/bias"))
-            reset = {None: "after unless a config says otherwise", (3 * hidden,): "before",
-                     (2, 3 * hidden): "after"}[bias_shape]
+            resets: dict[tuple[int, ...] | None, str] = {
+                None: "after unless a config says otherwise", (3 * hidden,): "before",
+                (2, 3 * hidden): "after"}
+            reset = resets[bias_shape]
             readings.append(Candidate("keras-gru", "z, r, h", reset, renames))
         if bias_shape == (6 * hidden,) or (not two and bias is None):
             renames = [(kernel, f"{name}/kernel"), (recurrent, f"{name}/recurrent_kernel")]
