@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from .checkpoint import Checkpoint
@@ -111,7 +111,7 @@ def find_hints(infos: list[TensorInfo], taken_names: set[str]) -> list[Hint]:
     for recurrent in candidates:
         if recurrent.name in used or len(hints) >= _MAX_HINTS:
             continue
-        orientation, hidden = _orientation(recurrent)  # type: ignore[misc]
+        orientation, hidden = cast("tuple[str, int]", _orientation(recurrent))  # a candidate has one
         axis = 0 if orientation == W_AT_X else 1
         inputs = [info for info in floats if info.ndim == 2 and info.name != recurrent.name
                   and info.name not in used and info.shape[axis] == 3 * hidden]
