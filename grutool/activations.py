@@ -82,7 +82,7 @@ def named(family: str, **params: float | None) -> str:
                     or not math.isfinite(value):
                 return UNKNOWN
             value = float(value)
-        values[key] = value
+        values[key] = value if value is not None else defaults[key]  # None: not given, the default
     # One function, one name, whichever framework's vocabulary it came in.
     if family == "leaky_relu":
         return named("relu", negative_slope=values["alpha"])
@@ -91,7 +91,8 @@ def named(family: str, **params: float | None) -> str:
     if (family, values) in (("affine", {"alpha": 1.0, "beta": 0.0}),
                             ("scaled_tanh", {"alpha": 1.0, "beta": 1.0})):
         return "linear" if family == "affine" else "tanh"
-    changed = {key: value for key, value in values.items() if value != defaults[key]}
+    changed = {key: value for key, value in values.items()
+               if value is not None and value != defaults[key]}  # None is only ever a default
     if not changed and family in _PLAIN:
         return family
     if family == "hard_sigmoid" and values == {"alpha": 1.0 / 6.0, "beta": 0.5}:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from .errors import GrutoolError
@@ -27,10 +26,10 @@ class Outcome:
 
 
 # One file's work: its report and exit code; a GrutoolError is that file's error outcome.
-Work = Callable[[Path], "tuple[dict[str, Any], int]"]
+Work = Callable[[Any], "tuple[dict[str, Any], int]"]  # a Path or a RemotePath (a URL)
 
 
-def run_each(paths: Iterable[Path], work: Work) -> Iterator[Outcome]:
+def run_each(paths: Iterable[Any], work: Work) -> Iterator[Outcome]:
     """`work` on each path in turn, yielded as it finishes (so output can follow along).
     Only a GrutoolError becomes an error outcome; anything else is a bug and propagates."""
     for path in paths:

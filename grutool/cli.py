@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from .batch import Outcome
     from .progress import Progress
+    from .readers import Location
 
 READER_CHOICE = click.Choice(["auto", "builtin", "tensorflow"])
 
@@ -255,7 +256,7 @@ def progress_hook(enabled: bool, label: str = "") -> Progress | None:
     return lambda items, description: track_cells(items, f"{description} {label}".rstrip(), True)
 
 
-def _inputs(paths: tuple[Path, ...], every_checkpoint: bool) -> tuple[list[Path], bool]:
+def _inputs(paths: tuple[Location, ...], every_checkpoint: bool) -> tuple[list[Location], bool]:
     """The files to read and whether the output lists results per file (several PATHs,
     or --every-checkpoint, whose output keeps one shape however many files it finds)."""
     if not every_checkpoint:

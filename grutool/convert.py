@@ -51,11 +51,18 @@ class Conversion:
     _arrays: dict[str, np.ndarray] | None = field(default=None, repr=False)
     _verification: Verification | None = field(default=None, repr=False)
 
+    def _checkpoint(self) -> Checkpoint:
+        """The checkpoint the weights are read from (`convert` always gives one)."""
+        if self.checkpoint is None:
+            raise UsageError("this conversion has no checkpoint to read the weights from",
+                             self.source)
+        return self.checkpoint
+
     @property
     def arrays(self) -> dict[str, np.ndarray]:
         """Every converted tensor, in memory."""
         if self._arrays is None:
-            weights = {cell.name: self.checkpoint.canonical(cell)
+            weights = {cell.name: self._checkpoint().canonical(cell)
                        for module in self.modules for cell in module.cells}
             self._arrays = targets.target(self.target).from_canonical(self.modules, weights)
             self.keys = list(self._arrays)
@@ -85,7 +92,7 @@ class Conversion:
                 METADATA_KEY: json.dumps(self.metadata(None))})
         recognised = families.recognise(source_back)
         return verify_modules(
-            self.modules, self.checkpoint.read_weights, recognised.modules,
+            self.modules, self._checkpoint().read_weights, recognised.modules,
             lambda cell: families.to_canonical(cell, source_back.read), self.tolerance,
             allow_reset_difference=bool(self.inexact_cells))
 
@@ -190,7 +197,7 @@ def write_conversion(conversion: Conversion, out: Path, force: bool, inputs: lis
         target.write(out, conversion.arrays, conversion.metadata(conversion.verification),
                      conversion.modules)
         return
-    checkpoint = conversion.checkpoint
+    checkpoint = conversion._checkpoint()
     cells = [cell for module in conversion.modules for cell in module.cells]
     ticks = iter(steps(progress, cells, "converting")) if progress is not None else None
 
@@ -209,7 +216,7 @@ def write_conversion(conversion: Conversion, out: Path, force: bool, inputs: lis
 
     metadata = conversion.metadata(None)
     factory = None
-    if suffix in getattr(target, "OWN_SUFFIXES", ()):
+    if suffix in getattr(target, "OWN_SUFFIXES", ()) and stream_writer is not None:
         def factory(temporary: Path, label: Path, hint: int) -> ArrayWriter:
             return stream_writer(temporary, label, conversion.modules, hint)
     names = [f"{cell.name}/{key}" for cell in cells for key in ("kernel", "recurrent", "bias")]

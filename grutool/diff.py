@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -113,8 +113,9 @@ def gate_change(gate: str, a: np.ndarray | None, b: np.ndarray | None) -> GateCh
     """The change from `a` to `b`; None stands for an absent bias (zero)."""
     if a is None and b is None:
         raise ValueError(f"{gate}: absent on both sides")
-    values_a = _as_float64(a) if a is not None else np.zeros(np.shape(b))
-    values_b = _as_float64(b) if b is not None else np.zeros(np.shape(a))
+    # Where one side is None the other is not (checked above).
+    values_a = _as_float64(a) if a is not None else np.zeros(np.shape(cast(np.ndarray, b)))
+    values_b = _as_float64(b) if b is not None else np.zeros(np.shape(cast(np.ndarray, a)))
     delta = values_a - values_b
     norm_a, norm_b = float(np.linalg.norm(values_a)), float(np.linalg.norm(values_b))
     norm_delta = float(np.linalg.norm(delta))

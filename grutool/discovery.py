@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from .checkpoint import Checkpoint
@@ -111,7 +111,7 @@ def find_hints(infos: list[TensorInfo], taken_names: set[str]) -> list[Hint]:
     for recurrent in candidates:
         if recurrent.name in used or len(hints) >= _MAX_HINTS:
             continue
-        orientation, hidden = _orientation(recurrent)  # type: ignore[misc]
+        orientation, hidden = cast("tuple[str, int]", _orientation(recurrent))  # a candidate has one
         axis = 0 if orientation == W_AT_X else 1
         inputs = [info for info in floats if info.ndim == 2 and info.name != recurrent.name
                   and info.name not in used and info.shape[axis] == 3 * hidden]
@@ -204,8 +204,10 @@ def _readings(orientation: str, tensors: dict[str, str], infos: dict[str, Tensor
             renames = [(kernel, f"{name}/kernel"), (recurrent, f"{name}/recurrent_kernel")]
             if bias:
                 renames.append((bias, f"{name}/bias"))
-            reset = {None: "after unless a config says otherwise", (3 * hidden,): "before",
-                     (2, 3 * hidden): "after"}[bias_shape]
+            resets: dict[tuple[int, ...] | None, str] = {
+                None: "after unless a config says otherwise", (3 * hidden,): "before",
+                (2, 3 * hidden): "after"}
+            reset = resets[bias_shape]
             readings.append(Candidate("keras-gru", "z, r, h", reset, renames))
         if bias_shape == (6 * hidden,) or (not two and bias is None):
             renames = [(kernel, f"{name}/kernel"), (recurrent, f"{name}/recurrent_kernel")]

@@ -23,7 +23,9 @@ class GrutoolError(Exception):
 
     exit_code = 2
 
-    def __init__(self, message: str, path: str | Path | None = None, hint: str | None = None):
+    def __init__(self, message: str, path: str | Path | object | None = None,
+                 hint: str | None = None):
+        # `path`: anything whose str() names the input (a Path, a URL's RemotePath).
         super().__init__(message)
         self.message = message
         self.path = str(path) if path is not None else None
@@ -52,7 +54,7 @@ class UnsupportedFormatError(InputError):
 class MissingExtraError(GrutoolError):
     """An optional dependency is needed for this file or target."""
 
-    def __init__(self, message: str, extra: str, path: str | Path | None = None):
+    def __init__(self, message: str, extra: str, path: str | Path | object | None = None):
         super().__init__(message, path, hint=f"install it with: pip install 'grutool[{extra}]'")
         self.extra = extra
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import re
 import weakref
-from typing import Any
+from typing import Any, cast
 
-from rich.console import Console, ConsoleOptions
+from rich.console import Console, ConsoleOptions, JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
@@ -44,21 +44,23 @@ def print_table(out: Console, table: Table, blank_line_before: bool = False) -> 
 
 def plain_table(out: Console, table: Table) -> str | None:
     """What `out.print(table)` writes, or None where rich must lay it out itself."""
-    if out.color_system is not None or out.legacy_windows or not _simple(table):
+    if out.color_system is not None or out.legacy_windows or not _simple(table) or table.box is None:
         return None
     options = _options(out)
     columns = table.columns
     header = _plain([column.header for column in columns])
-    body = [_plain(list(column.cells)) for column in columns]
-    if header is None or any(cells is None for cells in body):
+    plain_body = [_plain(list(column.cells)) for column in columns]
+    if header is None or any(cells is None for cells in plain_body):
         return None
+    body = cast("list[list[str]]", plain_body)  # no None in it: checked above
     # Every character is one cell wide (`_plain`): lengths are widths.
     widths = [max(map(len, [head, *cells])) + 2 for head, cells in zip(header, body, strict=True)]
     width = sum(widths) + len(widths) + 1
     if width > options.max_width:
         return None  # rich would shrink and wrap the columns
-    box = table.box.substitute(options, safe=table.safe_box)
-    justify = [column.justify for column in columns]
+    box = table.box.substitute(
+        options, safe=out.safe_box if table.safe_box is None else table.safe_box)  # as rich does
+    justify: list[str] = [column.justify for column in columns]
     lines = _annotation(out, table.title, table.title_justify, width)
     lines.append(box.get_top(widths))
     lines.append(_row(header, widths, justify, box.head_left, box.head_vertical, box.head_right))
@@ -121,7 +123,7 @@ def _row(cells: list[str] | tuple[str, ...], widths: list[int], justify: list[st
         for text, width, side in zip(cells, widths, justify, strict=True)) + right
 
 
-def _annotation(out: Console, text: Any, justify: str, width: int) -> list[str]:
+def _annotation(out: Console, text: Any, justify: JustifyMethod, width: int) -> list[str]:
     """A title or caption as rich's table renders it: wrapped to the table's width and,
     left-justified, padded to it."""
     if not text:

@@ -51,7 +51,7 @@ def is_url(text: object) -> bool:
     return isinstance(text, str) and _SCHEME.match(text) is not None
 
 
-def location(text: str | os.PathLike[str]) -> Path | RemotePath:
+def location(text: str | os.PathLike[str] | RemotePath) -> Path | RemotePath:
     """What the readers open for `text`: a local `Path`, or a `RemotePath` for a URL.
     `file://` URLs are local paths (read with the local readers' memory maps)."""
     if isinstance(text, (Path, RemotePath)):
@@ -351,11 +351,12 @@ class network_errors:  # noqa: N801 - used as a context manager, reads as a clau
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: Any) -> None:
         if exc is None or isinstance(exc, (InputError, MissingExtraError, FileNotFoundError)):
-            return False
+            return
         if not isinstance(exc, Exception):
-            return False  # KeyboardInterrupt, SystemExit: not ours to translate
+            return  # KeyboardInterrupt, SystemExit: not ours to translate
         raise InputError(describe_network_error(exc), self.where) from exc
 
 

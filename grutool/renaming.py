@@ -40,7 +40,7 @@ class RenameRule:
         return f"{self.pattern.pattern}={self.replacement}"
 
     @classmethod
-    def parse(cls, text: str) -> RenameRule:
+    def parse(cls, text: str | RenameRule) -> RenameRule:
         if isinstance(text, RenameRule):
             return text
         regex, equals, replacement = str(text).partition("=")

@@ -45,7 +45,7 @@ def find_copies(infos: list[TensorInfo], ties: dict[str, tuple[str, str]] | None
     `ties` (copy name -> (weight name, slot name)) are the object graph's own slot references,
     which outrank names."""
     by_name = {info.name: info for info in infos}
-    flat = {}  # Keras 3 flattens a weight's path with `_`
+    flat: dict[str, list[str]] = {}  # Keras 3 flattens a weight's path with `_`
     for info in infos:
         flat.setdefault(info.name.replace("/", "_"), []).append(info.name)
     copies: Copies = {}

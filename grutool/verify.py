@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 import numpy as np
 
@@ -53,7 +53,8 @@ class Comparison:
 
 
 # The names the rest of the code reads: what is compared, cells or modules.
-CellComparison = ModuleComparison = Comparison
+CellComparison: TypeAlias = Comparison
+ModuleComparison: TypeAlias = Comparison
 
 
 @dataclass
@@ -181,14 +182,16 @@ class ModuleRunner:
         self._layers = module.layers()
         self._place = {id(cell): index for index, cell in enumerate(module.ordered_cells())}
         self._layer_input: list[np.ndarray] = []
-        self._layer, self._done = 0, []
+        self._layer = 0
+        self._done: list[GruCell] = []
         self._cells: list[list[np.ndarray] | None] = [None] * len(self._place)
         self.broken = False  # cells came out of order: the run cannot be used
 
     def feed(self, cell: GruCell, weights: CanonicalWeights) -> None:
         """Run `cell` over every sequence; `weights` is consumed (see gru.run_cell_sequences)."""
         if self.broken or self._layer >= len(self._layers) \
-                or not any(cell is other for other in self._layers[self._layer]):
+                or not any(cell is other for other in self._layers[self._layer]) \
+                or self._cells[self._place[id(cell)]] is not None:  # fed twice
             self.broken = True
             return
         if self.inputs is None:
@@ -202,7 +205,8 @@ class ModuleRunner:
         self._done.append(cell)
         layer = self._layers[self._layer]
         if len(self._done) == len(layer):
-            outputs = [self._cells[self._place[id(c)]] for c in layer]
+            # every cell of the layer has run (each once: see the guard above)
+            outputs = [cast("list[np.ndarray]", self._cells[self._place[id(c)]]) for c in layer]
             self._layer_input = [merge_outputs([o[s] for o in outputs], self.module.merge)
                                  for s in range(len(self.inputs.sequences))]
             self._layer, self._done = self._layer + 1, []
@@ -211,7 +215,8 @@ class ModuleRunner:
         """The run, or None when it is incomplete or its cells came out of order."""
         if self.broken or self._layer != len(self._layers):
             return None
-        return SideRun(self.dtype, list(self._cells), self._layer_input)
+        # every layer ran whole, so every cell has its outputs
+        return SideRun(self.dtype, cast("list[list[np.ndarray]]", list(self._cells)), self._layer_input)
 
 
 def run_side(module: GruModule, weights_of: WeightsOf, inputs: CheckInputs,

@@ -9,7 +9,7 @@ description is applied to read the arrays (`split`, `convert`, every check) and 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -93,7 +93,7 @@ def read_all(wheres: dict[str, Where], read: Callable[[str], np.ndarray]) -> dic
 
 
 def fill(wheres: dict[str, Where], weights: dict[str, np.ndarray],
-         shapes: dict[str, tuple[int, ...]], dtype: np.dtype) -> dict[str, np.ndarray]:
+         shapes: Mapping[str, tuple[int, ...]], dtype: np.dtype) -> dict[str, np.ndarray]:
     """The inverse of `read_all`: a layout's tensors (`shapes`, by the names `wheres` use)
     from canonical arrays, so a target writes with the very description its family reads.
 

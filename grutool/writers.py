@@ -141,7 +141,7 @@ def _c_order_blocks(array: np.ndarray) -> Iterator[memoryview]:
     """The bytes of `array` in C order, block by block, without copying it whole."""
     if array.flags.c_contiguous:
         flat = array.reshape(-1).view(np.uint8) if array.size else array.reshape(-1)
-        data = memoryview(flat).cast("B") if array.size else memoryview(b"")
+        data = flat.data.cast("B") if array.size else memoryview(b"")
         for start in range(0, len(data), BLOCK_BYTES):
             yield data[start:start + BLOCK_BYTES]
         return
@@ -152,7 +152,7 @@ def _c_order_blocks(array: np.ndarray) -> Iterator[memoryview]:
         return
     for start in range(0, array.shape[0], rows):
         block = np.ascontiguousarray(array[start:start + rows])
-        yield memoryview(block.reshape(-1).view(np.uint8)).cast("B")
+        yield block.reshape(-1).view(np.uint8).data.cast("B")
 
 
 class ArrayWriter:

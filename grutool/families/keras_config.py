@@ -179,7 +179,7 @@ def _model_layers(layer: dict[str, Any]) -> list[Any] | None:
 
 
 def _leaf_layers(model: dict[str, Any]) -> list[dict[str, Any]]:
-    leaves = []
+    leaves: list[dict[str, Any]] = []
     for layer in _model_layers(model) or []:
         if isinstance(layer, dict):
             leaves.extend(_leaf_layers(layer) if _model_layers(layer) is not None else [layer])
@@ -246,7 +246,7 @@ def _rnn(config: dict[str, Any]) -> dict[str, Any] | None:
     items = cell["config"].get("cells", [])
     if not isinstance(items, list):
         return None
-    cells = []
+    cells: list[dict[str, Any] | None] = []
     for item in items:
         if isinstance(item, dict) and item.get("class_name") in GRU_CLASSES \
                 and isinstance(item.get("config"), dict):

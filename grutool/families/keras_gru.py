@@ -342,6 +342,7 @@ def _attach_configs(found: list[_Found], layer_configs: dict[str, dict[str, Any]
     """Give each cell its layer's config (the longest layer_configs key that is a prefix of
     its scope), resolved to the direction and, in a stack, to the cell: by the group the
     config says the cell's weights sit in, or by a TF object checkpoint's index."""
+    entry: dict[str, Any] | None
     for item in found:
         best = None
         for key, entry in layer_configs.items():
@@ -398,7 +399,8 @@ class _Lazy:
     """A yes/no worked out the first time it is asked (reading metadata costs a read)."""
 
     def __init__(self, compute: Callable[[], bool]):
-        self._compute, self._value = compute, None
+        self._compute = compute
+        self._value: bool | None = None
 
     def __bool__(self) -> bool:
         if self._value is None:

@@ -152,7 +152,7 @@ def _cells_of_node(node_name: str, base: str, config: dict[str, Any],
     problem = _problem(w, r, b, directions, attributes)
     if directions is None:
         problem = f"direction {direction!r} is not one ONNX defines"
-    if problem:
+    if problem or directions is None:
         result.warnings.append(f"{node_name}: GRU node {problem}; skipped")
         return []
     hidden = r.shape[2]
@@ -216,11 +216,11 @@ def _activations(attributes: dict[str, Any], count: int) -> list[tuple[str, str]
     if unknown:
         return f"uses activations {unknown} that grutool's GRU does not compute"
     supplied = {key: attributes.get(f"activation_{key}") or [] for key in ("alpha", "beta")}
-    for key, values in supplied.items():
-        if not isinstance(values, list) or not all(
+    for key, listed in supplied.items():
+        if not isinstance(listed, list) or not all(
                 isinstance(value, (int, float)) and not isinstance(value, bool)
-                for value in values):
-            return f"lists activation_{key} {values!r}, which are not numbers"
+                for value in listed):
+            return f"lists activation_{key} {listed!r}, which are not numbers"
     taken = {"alpha": 0, "beta": 0}
     found = []
     for original, low in zip(names, lowered, strict=True):
@@ -407,7 +407,8 @@ def _chains(nodes: dict[str, dict[str, Any]], cells_by_node: dict[str, list[GruC
     for name in order:
         if name not in cells_by_node or name in placed:
             continue
-        chain, links = [name], []
+        chain = [name]
+        links: list[_Reading] = []
         while chain[-1] in successor and len(chain) <= len(order):
             upper, reading = successor[chain[-1]]
             if links and reading.merge != links[0].merge:

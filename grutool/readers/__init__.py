@@ -13,13 +13,14 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 from types import ModuleType
+from typing import TypeAlias
 
 from ..errors import InputError, UnsupportedFormatError
 from ..remote import RemotePath, location
 from ..tensors import TensorSource
 
 # What a reader opens: a local file, or a file at a URL with the same interface (remote.py).
-Location = Path | RemotePath
+Location: TypeAlias = "Path | RemotePath"
 
 # Order matters where two formats share a container (a zip is .npz, .keras or .pt).
 READER_MODULES = [
@@ -105,7 +106,7 @@ def checkpoints_in(directory: str | Location) -> list[Location]:
     tf_checkpoint = _load("tf_checkpoint")
     found: dict[Location, None] = {}
     try:
-        entries = sorted(directory.iterdir(), key=lambda p: natural_key(p.name))
+        entries: list[Location] = sorted(directory.iterdir(), key=lambda p: natural_key(p.name))
     except OSError as exc:
         raise InputError(f"cannot list the directory: {exc.strerror or exc}", directory) from exc
     for entry in entries:

@@ -14,6 +14,7 @@ with the Keras version that wrote the file (Keras 3's legacy `.h5` has Keras 3's
 from __future__ import annotations
 
 from pathlib import Path
+from typing import IO, Any
 
 import numpy as np
 
@@ -44,7 +45,7 @@ def _dtype_name(dtype: np.dtype) -> str:
 
 
 class Hdf5Source(TensorSource):
-    def __init__(self, path: Path, format: str = FORMAT, fileobj: object | None = None):
+    def __init__(self, path: Path, format: str = FORMAT, fileobj: IO[bytes] | None = None):
         """`fileobj`: an HDF5 image held elsewhere (a `.keras` archive's weights), which
         this source then owns and closes."""
         super().__init__(path=path, format=format, files=[path])
@@ -69,7 +70,7 @@ class Hdf5Source(TensorSource):
 
     def _list(self, h5py) -> None:
         path = self.path
-        self._datasets: dict[str, object] = {}
+        self._datasets: dict[str, Any] = {}  # h5py Datasets (h5py has no type information)
         # Keras 3 names each layer in its `vars` group's `name` attribute: group -> layer name.
         self.group_names: dict[str, str] = {}
         # Keras 2 style files list their weights in model order: tensor -> (layer, weight).
@@ -183,7 +184,8 @@ def _names(value: object) -> list[str] | None:
     except (TypeError, ValueError):
         return None
     names = [_decode(item) for item in items]
-    return names if all(isinstance(name, str) for name in names) else None
+    texts = [name for name in names if isinstance(name, str)]
+    return texts if len(texts) == len(names) else None
 
 
 def _keras_major(version: object) -> int:

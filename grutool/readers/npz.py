@@ -10,6 +10,7 @@ import math
 import zipfile
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -37,7 +38,7 @@ def matches(path: Path, head: bytes) -> bool:
 class NpzSource(TensorSource):
     def __init__(self, path: Path):
         super().__init__(path=path, format=FORMAT, files=[path])
-        self._handle = None
+        self._handle: BinaryIO | None = None
         try:
             self._zip = open_zip(path)
         except DAMAGED_ZIP_ERRORS as exc:
@@ -85,7 +86,7 @@ class NpzSource(TensorSource):
         # archive, its CRC-32 computed block by block on the way; a compressed one through
         # zipfile, which inflates and checks it.
         array = np.empty(shape, dtype=dtype)
-        target = memoryview(array.reshape(-1).view(np.uint8)) if array.size else memoryview(b"")
+        target = array.reshape(-1).view(np.uint8).data if array.size else memoryview(b"")
         try:
             if member.compress_type == zipfile.ZIP_STORED:
                 self._read_stored(name, member, header_bytes, target)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -170,6 +170,7 @@ class OnnxSource(TensorSource):
         is read once and shared, not copied each time."""
         if tensor in seen:
             return seen[tensor]
+        value: np.ndarray | None
         if tensor in self._protos:
             value = self._read(tensor)
         elif tensor in self._folded:
@@ -184,7 +185,7 @@ class OnnxSource(TensorSource):
         node = self._producers.get(tensor)
         if node is None or depth > MAX_FOLD_DEPTH:
             return None
-        inputs = []
+        inputs: list[np.ndarray | None] = []
         for name in node.input:
             if not name:
                 inputs.append(None)
@@ -233,6 +234,8 @@ def _apply(op: str, inputs: list[np.ndarray | None], attributes: dict[str, Any])
         return first
     if op == "Unsqueeze":
         axes = attributes.get("axes") if len(inputs) < 2 else inputs[1]
+        if axes is None:  # required
+            return None
         result = first
         for axis in sorted(int(a) % (first.ndim + len(axes)) for a in axes):
             result = np.expand_dims(result, axis)
@@ -241,17 +244,23 @@ def _apply(op: str, inputs: list[np.ndarray | None], attributes: dict[str, Any])
         axes = attributes.get("axes") if len(inputs) < 2 else inputs[1]
         return np.squeeze(first) if axes is None else np.squeeze(first, tuple(int(a) for a in axes))
     if op == "Concat":
-        return np.concatenate(inputs, axis=int(attributes["axis"]))
+        return np.concatenate(cast("list[np.ndarray]", inputs),  # no None: checked above
+                              axis=int(attributes["axis"]))
     if op == "Transpose":
         perm = attributes.get("perm")
         return np.transpose(first, None if perm is None else tuple(perm))
     if op == "Reshape":
-        shape = [int(n) for n in inputs[1]]
+        target = inputs[1] if len(inputs) > 1 else None
+        if target is None:
+            return None
+        shape = [int(n) for n in target]
         if not attributes.get("allowzero", 0):
             shape = [first.shape[i] if n == 0 else n for i, n in enumerate(shape)]
         return first.reshape(shape)
     if op == "Slice":
-        starts, ends = inputs[1], inputs[2]
+        starts, ends = (inputs[1], inputs[2]) if len(inputs) > 2 else (None, None)
+        if starts is None or ends is None:
+            return None
         axes = inputs[3] if len(inputs) > 3 and inputs[3] is not None else range(len(starts))
         steps = inputs[4] if len(inputs) > 4 and inputs[4] is not None else [1] * len(starts)
         index = [slice(None)] * first.ndim

@@ -12,7 +12,7 @@ class WireError(ValueError):
     """A protobuf message that does not parse; the caller adds which message and file."""
 
 
-def decode_varint(buf: bytes, pos: int) -> tuple[int, int]:
+def decode_varint(buf: bytes | bytearray, pos: int) -> tuple[int, int]:
     if pos < len(buf) and buf[pos] < 0x80:  # one byte: most tags, sizes and lengths
         return buf[pos], pos + 1
     result = shift = 0
@@ -38,6 +38,7 @@ def decode_fields(buf: bytes) -> dict[int, list]:
     """Field number -> values in order: ints for varint/fixed fields, bytes for the rest."""
     fields: dict[int, list] = {}
     pos, end = 0, len(buf)
+    value: int | bytes
     while pos < end:
         tag = buf[pos]
         if tag < 0x80:

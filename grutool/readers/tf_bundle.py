@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -203,7 +204,7 @@ class TensorBundleSource(TensorSource):
         self.index_path = prefix.with_name(prefix.name + ".index")
         super().__init__(path=prefix, format=FORMAT, files=[self.index_path])
         self._entries: dict[str, _Entry] = {}
-        self._handles: dict[int, object] = {}
+        self._handles: dict[int, Any] = {}  # local files, or RemoteFiles at a URL
         table = _read_table_file(self.index_path)
         header: dict[int, list] | None = None
         plain: list[tuple[str, dict[int, list]]] = []
@@ -343,7 +344,7 @@ class TensorBundleSource(TensorSource):
         if array.nbytes != entry.size:  # checked at open time; a guard against a bad dtype table
             raise CorruptFileError(f"{name!r} holds {entry.size} bytes, not {array.nbytes}",
                                    self.shard_paths[entry.shard])
-        self._read_into(name, entry, memoryview(array.reshape(-1).view(np.uint8)))
+        self._read_into(name, entry, array.reshape(-1).view(np.uint8).data)
         if entry.dtype == "bfloat16":
             import ml_dtypes
 
@@ -417,7 +418,7 @@ def _numpy_dtype(dtype: str) -> np.dtype:
     return np.dtype(DATA_TYPES_BY_NAME[dtype])
 
 
-def _decode_strings(raw: bytes, count: int, entry_crc: int | None) -> list[bytes]:
+def _decode_strings(raw: bytes | bytearray, count: int, entry_crc: int | None) -> list[bytes]:
     """A string tensor's bytes: the element lengths as varints, a masked crc32c of those lengths
     (each taken as a little-endian uint32), then the elements back to back. The entry's crc32c
     covers the lengths as uint32s, that checksum, then the elements: not the bytes as stored."""

@@ -32,7 +32,7 @@ def _crc32c_module():
         try:
             package = importlib.util.find_spec("crc32c")
             spec = importlib.machinery.PathFinder.find_spec(
-                "crc32c._crc32c", package.submodule_search_locations)
+                "crc32c._crc32c", package.submodule_search_locations) if package else None
             if spec is not None and isinstance(spec.loader,
                                                importlib.machinery.ExtensionFileLoader):
                 module = importlib.util.module_from_spec(spec)

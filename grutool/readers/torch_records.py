@@ -13,6 +13,7 @@ from __future__ import annotations
 import pickletools
 import zipfile
 from pathlib import Path
+from typing import cast
 
 from ..errors import CorruptFileError
 
@@ -43,11 +44,11 @@ def declared_storages(pickle_bytes: bytes) -> list[tuple[str, str, int]]:
             attribute, module = stack.pop(), stack.pop()
             stack.append(f"{_GLOBAL}{module}.{attribute}")
         elif name in ("BINPUT", "LONG_BINPUT", "PUT"):
-            memo[arg] = stack[-1]
+            memo[cast(int, arg)] = stack[-1]  # these opcodes' argument is the memo index
         elif name == "MEMOIZE":
             memo[len(memo)] = stack[-1]
         elif name in ("BINGET", "LONG_BINGET", "GET"):
-            stack.append(memo.get(arg))
+            stack.append(memo.get(cast(int, arg)))
         elif name == "TUPLE":
             start = len(stack) - 1 - stack[::-1].index(_MARK)
             items = tuple(stack[start + 1:])

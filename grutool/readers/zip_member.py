@@ -135,7 +135,8 @@ class DeflatedMember(_Member):
         self._end = start + member.compress_size
         self._spacing = max(MIN_SPACING, -(-self._size // MAX_CHECKPOINTS))
         # Per block k: (where the input resumes, input already read but not used, inflater).
-        self._checkpoints: list[tuple[int, bytes, object]] = []
+        # (zlib._Decompress is the type stubs' name for an inflater; this annotation is never evaluated.)
+        self._checkpoints: list[tuple[int, bytes, zlib._Decompress]] = []
         self._block: tuple[int, bytes] = (-1, b"")
         self._index(start)
 

@@ -30,7 +30,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -80,7 +80,7 @@ def onnx_activation(name: str) -> tuple[str, list[float], list[float]] | str:
     if family not in PARAMETRISED or any(value is None for value in params.values()):
         return f"{name} has no ONNX GRU activation"
     onnx_name, used = PARAMETRISED[family]
-    values = [float(params[key]) for key in used]
+    values = [float(cast(float, params[key])) for key in used]  # no None: checked above
     return onnx_name, values[:1], values[1:]
 
 
