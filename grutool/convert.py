@@ -24,9 +24,8 @@ from ._version import __version__
 from .cells import CanonicalWeights, GruCell, GruModule
 from .checkpoint import Checkpoint, open_checkpoint
 from .errors import InexactConversionError, UsageError
-from .families.canonical import METADATA_KEY
 from .progress import Progress, steps
-from .tensors import MemorySource
+from .tensors import METADATA_KEY, MemorySource
 from .verify import DEFAULT_TOLERANCE, CheckInputs, ModuleRunner, Verification, check_dtype, verify_modules
 from .writers import ArrayWriter, array_writer, check_output, header_hint, output_format
 

@@ -17,6 +17,11 @@ from .errors import InputError
 if TYPE_CHECKING:
     import numpy as np
 
+# The key under which grutool's own files keep their metadata (a JSON text): an HDF5 root
+# attribute, the safetensors header's `__metadata__`, an ONNX model property, a TF checkpoint
+# string tensor.
+METADATA_KEY = "__grutool__"
+
 
 @dataclass(frozen=True)
 class TensorInfo:
@@ -113,8 +118,8 @@ class TensorSource:
     format: str
     infos: dict[str, TensorInfo] = field(default_factory=dict)
     # Facts the file states about its model beside the tensors, as the file states them; the
-    # GRU families prefer these to guessing from shapes. A Keras model config the file carries (a `.keras` archive's `config.json`, a Keras 2
-    # full-model `.h5`'s `model_config`), as written.
+    # GRU families prefer these to guessing from shapes. A Keras model config the file carries
+    # (a `.keras` archive's `config.json`, a Keras 2 full-model `.h5`'s `model_config`).
     keras_config: KerasModelConfig | None = None
     # A computation graph the file holds (an ONNX model's).
     graph: ModelGraph | None = None

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from .errors import OutputError, UsageError
+from .tensors import METADATA_KEY
 
-METADATA_KEY = "__grutool__"
 SUFFIXES = (".npz", ".h5", ".hdf5", ".safetensors")
 
 

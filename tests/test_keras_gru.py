@@ -113,11 +113,6 @@ def check_file(folder: Path, file_name: str, tmp_path: Path) -> list[float]:
 @pytest.mark.parametrize("folder,file_name", cases(FIXTURES),
                          ids=lambda v: v.name if isinstance(v, Path) else v)
 def test_committed_fixture(folder: Path, file_name: str, tmp_path: Path) -> None:
-    if file_name.startswith("tf_checkpoint/"):
-        try:
-            from grutool.readers import tf_bundle  # noqa: F401
-        except ModuleNotFoundError:
-            pytest.importorskip("tensorflow")  # until the built-in bundle reader lands
     check_file(folder, file_name, tmp_path)
 
 

@@ -41,18 +41,9 @@ FAMILY_MODULES = [
 ]
 
 
-def _load(name: str) -> ModuleType | None:
-    try:
-        return importlib.import_module(f"{__name__}.{name}")
-    except ModuleNotFoundError as exc:
-        # A family not written yet is simply absent; a missing dependency inside one is a bug.
-        if exc.name == f"{__name__}.{name}":
-            return None
-        raise
-
-
 def families() -> list[ModuleType]:
-    return [module for module in map(_load, FAMILY_MODULES) if module is not None]
+    # Every module listed exists: an import error in one is a bug and surfaces here.
+    return [importlib.import_module(f"{__name__}.{name}") for name in FAMILY_MODULES]
 
 
 def recognise(source: TensorSource, hints: RecognitionHints | None = None) -> Recognition:

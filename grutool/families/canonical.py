@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..activations import UNKNOWN, known
 from ..cells import CANONICAL_NAMES, FORWARD, GruCell, Recognition, natural_key
+from ..tensors import METADATA_KEY
 from ..where import Where, whole
 
 if TYPE_CHECKING:
@@ -21,7 +22,6 @@ if TYPE_CHECKING:
     from ..tensors import TensorInfo, TensorSource
 
 LAYOUTS = ("grutool-canonical",)
-METADATA_KEY = "__grutool__"
 
 
 def read_metadata(source: TensorSource) -> dict[str, Any]:

@@ -623,8 +623,7 @@ def _cell(item: _Found, infos: dict[str, TensorInfo], source: TensorSource,
                             f"function grutool can compute exactly; read as {UNKNOWN}, which no "
                             "conversion or check can use")
     direction = item.direction
-    extra: dict[str, Any] = {"bias_shape": list(bias.shape) if bias is not None else None,
-                             "reset_after_from": how}
+    extra: dict[str, Any] = {"bias_shape": list(bias.shape) if bias is not None else None}
     if from_config:
         extra["structure_from_file"] = True
     time_reversed = False

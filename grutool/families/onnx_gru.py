@@ -167,13 +167,12 @@ def _cells_of_node(node_name: str, base: str, config: dict[str, Any],
     for index, cell_direction in enumerate(directions):
         recurrent_activation, activation = activations[index]
         cells.append(GruCell(
-            name=base if cell_direction == FORWARD else f"{base}_reverse", module=base, layer=0, direction=cell_direction,
+            name=base if cell_direction == FORWARD else f"{base}_reverse", module=base, layer=0,
+            direction=cell_direction,
             layout=LAYOUTS[0], input_size=w.shape[2], hidden_size=hidden,
             reset_after=bool(attributes.get("linear_before_reset", 0)), dtype=w.dtype,
             source_tensors=list(tensors.values()), roles=dict(tensors),
-            extra={"direction_index": index, "node": node_name,
-                   "layout": int(attributes.get("layout") or 0),
-                   "structure_from_file": True},
+            extra={"direction_index": index, "structure_from_file": True},
             variant="ONNX GRU node", activation=activation,
             recurrent_activation=recurrent_activation,
         ))

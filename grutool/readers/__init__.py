@@ -36,13 +36,10 @@ READER_MODULES = [
 HEAD_BYTES = 64
 
 
-def _load(name: str) -> ModuleType | None:
-    try:
-        return importlib.import_module(f"{__name__}.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name == f"{__name__}.{name}":
-            return None
-        raise
+def _load(name: str) -> ModuleType:
+    # Every module listed exists; one that fails to import is a bug to surface, not a format
+    # to skip (optional packages such as onnx are imported by the readers when they open).
+    return importlib.import_module(f"{__name__}.{name}")
 
 
 def read_head(path: Location) -> bytes:
@@ -69,7 +66,7 @@ def open_source(path: str | Location, reader: str = "auto") -> TensorSource:
     head = read_head(path)
     for name in READER_MODULES:  # imported one by one: opening a file loads only its reader
         module = _load(name)
-        if module is not None and module.matches(path, head):
+        if module.matches(path, head):
             if module.FORMAT == "tf-checkpoint":
                 return module.open(path, reader=reader)
             return module.open(path)
@@ -115,8 +112,7 @@ def checkpoints_in(directory: str | Location) -> list[Location]:
             continue
         if not entry.is_file() or entry.name == "checkpoint":
             continue
-        if tf_checkpoint is not None and (entry.name.endswith(".index")
-                                          or tf_checkpoint.is_data_shard(entry)):
+        if entry.name.endswith(".index") or tf_checkpoint.is_data_shard(entry):
             prefix = tf_checkpoint.resolve_prefix(entry)
             if prefix.with_name(prefix.name + ".index").is_file():
                 found[prefix] = None
@@ -126,8 +122,7 @@ def checkpoints_in(directory: str | Location) -> list[Location]:
         except InputError:
             continue
         if entry.stat().st_size and any(
-                module is not None and module.matches(entry, head)
-                for module in map(_load, READER_MODULES)):
+                module.matches(entry, head) for module in map(_load, READER_MODULES)):
             found[entry] = None
     return sorted(found, key=lambda p: natural_key(p.name))
 

@@ -1,10 +1,9 @@
 """Keras `.keras` archives (Keras 3, and tf_keras's "v3" format): a zip holding
 `config.json`, `metadata.json` and `model.weights.h5`.
 
-The weights file is read with h5py from a spooled temporary file (in memory up to a bound,
-on disk beyond it, never under a name taken from the archive), so nothing is extracted. Its
-datasets are named by their HDF5 paths (`layers/gru/cell/vars/0`), exactly as in a Keras 3
-`.weights.h5`.
+The weights file is read with h5py in place in the archive (`zip_member`), so nothing is
+extracted. Its datasets are named by their HDF5 paths (`layers/gru/cell/vars/0`), exactly as
+in a Keras 3 `.weights.h5`.
 
 `config.json` states what shapes cannot: `reset_after` when there is no bias, activations,
 `go_backwards`, a Bidirectional's `merge_mode`, the order of the model's layers and of a
@@ -30,10 +29,6 @@ WEIGHTS_MEMBER = "model.weights.h5"
 CONFIG_MEMBER = "config.json"
 METADATA_MEMBER = "metadata.json"
 MAX_CONFIG_BYTES = 64 * 2**20
-# Weights up to this size stay in memory; larger ones spill to an anonymous temporary file.
-IN_MEMORY_BYTES = 256 * 2**20
-COPY_CHUNK = 2**20
-
 
 
 def matches(path: Path, head: bytes) -> bool:

@@ -6,10 +6,11 @@ checkpoint (TF <= 0.11, still written by `Saver(write_version=V1)`) is one such 
 values carry the numbers themselves, as `SavedSlice` protos.
 
 Listing reads the index only. `read(name)` reads the tensor's bytes from the shard that holds
-them straight into the array it returns, checking their crc32c block by block as they arrive. Everything the file says (offsets, sizes, shapes, shard
-counts) is checked against the real files before anything is allocated. What is valid but not
-handled here (snappy blocks, big-endian bundles, dtypes beyond the list below) raises
-`BuiltinUnsupported`, so that `tf_checkpoint.open` can hand the file to TensorFlow.
+them straight into the array it returns, checking their crc32c block by block as they arrive.
+Everything the file says (offsets, sizes, shapes, shard counts) is checked against the real
+files before anything is allocated. What is valid but not handled here (snappy blocks,
+big-endian bundles, dtypes beyond the list below) raises `BuiltinUnsupported`, so that
+`tf_checkpoint.open` can hand the file to TensorFlow.
 
 The index is a LevelDB-style table (`tf_table`) and its protobuf messages are decoded by the
 small wire-format reader of `protobuf_wire`, so neither protobuf nor TensorFlow is imported; the

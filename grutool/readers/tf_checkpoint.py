@@ -8,7 +8,6 @@ asked (`--reader tensorflow`) or where the built-in reader cannot handle the fil
 from __future__ import annotations
 
 import glob
-import importlib
 import re
 from pathlib import Path
 
@@ -128,12 +127,8 @@ def open(path: Path, reader: str = "auto") -> TensorSource:  # noqa: A001
                          "reads checkpoints at URLs")
     if reader == "tensorflow":
         return TensorFlowCheckpointSource(prefix)
-    try:
-        tf_bundle = importlib.import_module(f"{__package__}.tf_bundle")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{__package__}.tf_bundle" or reader == "builtin":
-            raise
-        return TensorFlowCheckpointSource(prefix)
+    from . import tf_bundle
+
     try:
         return tf_bundle.open_bundle(prefix)
     except tf_bundle.BuiltinUnsupported as exc:

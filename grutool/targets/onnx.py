@@ -39,7 +39,7 @@ from ..cells import REVERSE, CanonicalWeights, GruCell, GruModule
 from ..errors import InexactConversionError, MissingExtraError
 from ..families import onnx_gru
 from ..families.onnx_gru import cell_base
-from ..tensors import MemorySource
+from ..tensors import METADATA_KEY, MemorySource
 from ..where import fill
 
 NAME = "onnx"
@@ -253,7 +253,7 @@ def build_model(arrays: dict[str, np.ndarray], modules: list[GruModule], metadat
     if metadata is not None:
         import json
 
-        helper.set_model_props(model, {"__grutool__": json.dumps(metadata, sort_keys=True)})
+        helper.set_model_props(model, {METADATA_KEY: json.dumps(metadata, sort_keys=True)})
     onnx.checker.check_model(model)
     return model
 

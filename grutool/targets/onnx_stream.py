@@ -36,13 +36,13 @@ import numpy as np
 
 from ..cells import GruModule
 from ..errors import MissingExtraError
+from ..tensors import METADATA_KEY
 from ..writers import ArrayWriter, _c_order_blocks
 
 # ModelProto / GraphProto / TensorProto field numbers (onnx.proto)
 MODEL_GRAPH, MODEL_METADATA_PROPS = 7, 14
 GRAPH_INITIALIZER = 5
 TENSOR_RAW_DATA = 9
-METADATA_KEY = "__grutool__"
 
 
 def _varint(value: int) -> bytes:

@@ -20,6 +20,7 @@ import numpy as np
 from ..cells import CanonicalWeights, GruCell, GruModule
 from ..errors import MissingExtraError, OutputError
 from ..families import tf_gru_cell
+from ..tensors import METADATA_KEY
 from ..where import fill
 from .common import iter_per_cell_arrays, per_cell_arrays, unsupported_activations
 
@@ -28,7 +29,6 @@ RESET_AFTER = (False,)
 SUFFIXES = (".npz", ".h5", ".safetensors", ".ckpt")
 OWN_SUFFIXES = (".ckpt",)  # a real TF checkpoint, written by TensorFlow (the tf extra)
 CHECKPOINT_SHARD = ".data-00000-of-00001"
-METADATA_KEY = "__grutool__"
 
 
 def unsupported(cell: GruCell) -> str | None:
