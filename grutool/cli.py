@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ._version import __version__
+from .defaults import DEFAULT_TOLERANCE
 from .errors import GrutoolError
 from .targets import TARGET_MODULES
 
@@ -445,7 +446,7 @@ TARGET_CHOICE = click.Choice(list(TARGET_MODULES))
 @click.option("--module", help="Convert only this module (required for onnx when there are several).")
 @click.option("--allow-inexact", is_flag=True,
               help="Convert across reset placements anyway; the error is measured and reported.")
-@click.option("--tolerance", type=float, default=1e-5, show_default=True,
+@click.option("--tolerance", type=float, default=DEFAULT_TOLERANCE, show_default=True,
               help="Largest max-abs output difference accepted by the check.")
 @click.option("--force", is_flag=True, help="Replace the output if it exists.")
 @click.option("--json", "as_json", is_flag=True, help="Report the conversion as JSON.")
@@ -503,7 +504,7 @@ def convert(path: Path, to: str, out: Path, module: str | None, allow_inexact: b
 @cli.command(short_help="Do the GRU modules of two files compute the same functions?")
 @click.argument("a", type=PATH)
 @click.argument("b", type=PATH)
-@click.option("--tolerance", type=float, default=1e-5, show_default=True,
+@click.option("--tolerance", type=float, default=DEFAULT_TOLERANCE, show_default=True,
               help="Largest max-abs output difference accepted.")
 @click.option("--json", "as_json", is_flag=True, help="Report as JSON.")
 @reading_options

@@ -273,10 +273,16 @@ def track_cells(items: Sequence[T], description: str, enabled: bool,
         yield from items
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Column
 
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), _fetched_column(), TextColumn("{task.fields[item]}"),
-                        console=console(stderr=True), transient=True)
+    # The bar and the cell's name share what the terminal's width leaves; at 80 columns the
+    # name is cut with an ellipsis rather than the line wrapping (or the time being cut).
+    progress = Progress(TextColumn("{task.description}"),
+                        BarColumn(bar_width=None, table_column=Column(ratio=1, min_width=10)),
+                        MofNCompleteColumn(), TimeElapsedColumn(), _fetched_column(),
+                        TextColumn("{task.fields[item]}",
+                                   table_column=Column(no_wrap=True, overflow="ellipsis", ratio=1)),
+                        console=console(stderr=True), transient=True, expand=True)
     task = progress.add_task(description, total=len(items), item="")
     lock = threading.Lock()
     finished = False
@@ -305,11 +311,15 @@ def _fetched_column() -> Any:
     """A column with the bytes fetched from URLs so far (empty for local files), read at
     each refresh: a large tensor arrives between two steps of the bar."""
     from rich.progress import ProgressColumn
+    from rich.table import Column
     from rich.text import Text
 
     from .remote import TRANSFER
 
     class FetchedColumn(ProgressColumn):
+        def __init__(self) -> None:
+            super().__init__(table_column=Column(no_wrap=True))
+
         def render(self, task: Any) -> Text:
             return Text(f"{human_size(TRANSFER.bytes)} fetched" if TRANSFER.bytes else "",
                         style="progress.download")

@@ -21,6 +21,7 @@ import numpy as np
 
 from .activations import known
 from .cells import CanonicalWeights, GruCell, GruModule, modules_difference, structure_difference
+from .defaults import DEFAULT_TOLERANCE
 from .errors import VerificationError
 from .gru import merge_outputs, random_inputs, run_cell_in_module
 from .progress import steps
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
     from .checkpoint import Checkpoint
     from .progress import Progress
 
-DEFAULT_TOLERANCE = 1e-5
 
 
 @dataclass

@@ -316,7 +316,12 @@ class SafetensorsWriter(ArrayWriter):
     The header names every tensor's offsets, which are known only once the tensors are
     written: the data goes after a space reserved for the header (`hint`), and the header is
     written into it at the end, padded with spaces as the format allows (it pads to 8 bytes
-    itself). Should the header outgrow the space, the data is moved once to make room."""
+    itself). Should the header outgrow the space, the data is moved once to make room.
+
+    Not the `safetensors` package's `save_file`: it takes every array at once, so the whole
+    output would be in memory, where this writer holds one cell (benchmarks/
+    bench_safetensors.py, 4 cells of 2048 units, 384 MiB: peak RSS 418 MiB with `save_file`,
+    129 MiB here; 5.4 s against 3.5 s)."""
 
     SUFFIX = ".safetensors"
 

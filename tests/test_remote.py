@@ -265,3 +265,28 @@ def test_progress_bar_shows_the_bytes_fetched(server):
     assert before == ""  # nothing fetched yet: a local read shows no column text
     assert TRANSFER.bytes == server.log.bytes_sent > 0
     assert after.endswith(" fetched") and after != before
+
+
+def test_progress_line_fits_80_columns(monkeypatch):
+    """On an 80-column terminal the bar, the count, the time and the bytes fetched stay whole
+    on one line; a long cell name is what gives way."""
+    import io
+    import re
+
+    from rich.console import Console
+
+    from grutool import remote, render
+
+    screen = io.StringIO()
+    monkeypatch.setattr(render, "console", lambda stderr=False: Console(
+        file=screen, width=80, force_terminal=True, color_system=None))
+    monkeypatch.setattr(remote.TRANSFER, "bytes", 12_620_648)
+    names = [f"encoder/rnn/multi_rnn_cell/cell_{k}/gru_cell" for k in range(8)]
+    for _ in render.track_cells(names, "reading", True, delay=0):
+        render_frame = screen.getvalue()
+    frames = [re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", line)
+              for line in re.split(r"[\r\n]", render_frame) if "reading" in line]
+    assert frames, render_frame
+    for frame in frames:
+        assert len(frame.rstrip()) <= 80, frame
+        assert "12.0 MiB fetched" in frame and re.search(r"\d/8 \d:\d\d:\d\d ", frame), frame

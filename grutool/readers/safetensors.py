@@ -4,7 +4,12 @@ Layout: an 8-byte little-endian header length N, N bytes of JSON
 (`{name: {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {str: str}}`), then
 the data; offsets count from the end of the header. Everything in the header is checked
 against the file's size before a byte of data is trusted, and tensors are read one at a time
-with `np.fromfile` at their offset.
+with `np.fromfile` at their offset (at a URL: one range request per tensor).
+
+Why not the `safetensors` package's `safe_open`: it takes a local path and maps it, so it
+cannot read a checkpoint at a URL through range requests, and the pages it touches stay in
+the process (benchmarks/bench_safetensors.py, reading 384 MiB of float32: peak RSS 427 MiB
+with `safe_open`, 51 MiB here; 0.25 s here in-process, warm cache).
 """
 
 from __future__ import annotations
