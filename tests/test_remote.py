@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 from pathlib import Path
 
 import fsspec
@@ -178,22 +179,28 @@ def test_forbidden(server, tmp_path):
     assert "403" in line and "access denied" in line
 
 
-def test_connection_dropped_mid_tensor(tmp_path):
-    """A tensor bigger than the server's cut-off: the response stops halfway through it."""
+def _big_safetensors(directory: Path) -> Path:
+    """A Keras-named GRU of 96 units over 80 inputs as .safetensors: its kernels (90 and 108
+    KiB) are larger than a block and than the drop server's cut-off."""
     from grutool.writers import write_arrays
 
     rng = np.random.default_rng(0)
-    units, inputs = 96, 80  # 3*96*(80+96)*4 bytes: a kernel well over 64 KiB
+    units, inputs = 96, 80
     arrays = {"gru/kernel": rng.standard_normal((inputs, 3 * units)).astype(np.float32),
               "gru/recurrent_kernel": rng.standard_normal((units, 3 * units)).astype(np.float32),
               "gru/bias": rng.standard_normal((2, 3 * units)).astype(np.float32)}
-    served = tmp_path / "served"
-    served.mkdir()
-    write_arrays(served / "big.safetensors", arrays, {})
-    assert open_checkpoint(served / "big.safetensors").cells  # readable locally
+    directory.mkdir()
+    write_arrays(directory / "big.safetensors", arrays, {})
+    return directory / "big.safetensors"
+
+
+def test_connection_dropped_mid_tensor(tmp_path):
+    """A tensor bigger than the server's cut-off: the response stops halfway through it."""
+    served = _big_safetensors(tmp_path / "served")
+    assert open_checkpoint(served).cells  # readable locally
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    with RangeServer(served) as running:
+    with RangeServer(served.parent) as running:
         line = _split_fails(running.url("big.safetensors", mode="drop"), out_dir)
     assert "big.safetensors" in line and ("dropped" in line or "sent" in line), line
 
@@ -236,7 +243,7 @@ def test_library_error_names_the_url(server):
 
 def test_server_that_never_answers(tmp_path, monkeypatch):
     """A server that accepts the connection and says nothing: the timeout, one line."""
-    monkeypatch.setenv("GRUTOOL_NETWORK_TIMEOUT", "1")
+    monkeypatch.setenv("GRUTOOL_NETWORK_TIMEOUT", "0.3")
     with socket.socket() as silent:  # the kernel completes the handshake; no one answers
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
@@ -283,10 +290,60 @@ def test_progress_line_fits_80_columns(monkeypatch):
     monkeypatch.setattr(remote.TRANSFER, "bytes", 12_620_648)
     names = [f"encoder/rnn/multi_rnn_cell/cell_{k}/gru_cell" for k in range(8)]
     for _ in render.track_cells(names, "reading", True, delay=0):
-        render_frame = screen.getvalue()
+        time.sleep(0.15)  # rich redraws ten times a second
+    render_frame = screen.getvalue()
     frames = [re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", line)
               for line in re.split(r"[\r\n]", render_frame) if "reading" in line]
     assert frames, render_frame
     for frame in frames:
         assert len(frame.rstrip()) <= 80, frame
         assert "12.0 MiB fetched" in frame and re.search(r"\d/8 \d:\d\d:\d\d ", frame), frame
+
+
+def test_file_urls_are_local_paths():
+    from grutool.remote import location
+
+    local = FIXTURES / "keras/k3_stacked/model.keras"
+    assert location(local.as_uri()) == local
+    assert _read(local.as_uri())[0] == _read(local)[0]
+
+
+def test_damaged_tensor_fails_its_crc_over_http(tmp_path):
+    """The shard's bytes fetched by range are checked as on disk: one flipped byte inside a
+    GRU tensor is exit 2 naming the crc32c, with nothing written."""
+    import shutil
+
+    from grutool.readers import open_source
+
+    served = tmp_path / "served"
+    shutil.copytree(FIXTURES / "tf_gru_cell/single", served)
+    with open_checkpoint(served / "model.ckpt") as checkpoint:
+        kernel = next(name for name in checkpoint.cells[0].source_tensors if name.endswith("kernel"))
+    with open_source(served / "model.ckpt") as source:
+        entry = source._entries[kernel]
+    shard = served / "model.ckpt.data-00000-of-00001"
+    data = bytearray(shard.read_bytes())
+    data[entry.offset + entry.size // 2] ^= 0x01
+    shard.write_bytes(bytes(data))
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    with RangeServer(served) as running:
+        line = _split_fails(running.url("model.ckpt"), out_dir)
+    assert "crc32c" in line and kernel in line
+
+
+def test_safetensors_without_stats_reads_the_header_only(tmp_path):
+    """Names and shapes come from the header: a file of several blocks, of which only the
+    first (holding the header) is fetched, and the 8 bytes that tell a TF V1 file."""
+    from grutool.remote import BLOCK
+
+    served = _big_safetensors(tmp_path / "served")
+    header_end = 8 + int.from_bytes(served.read_bytes()[:8], "little")
+    assert header_end < BLOCK < served.stat().st_size / 3
+    with RangeServer(served.parent) as running:
+        result = CliRunner().invoke(cli, ["inspect", "--no-stats", "--json",
+                                          running.url(served.name)])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.output)["cells"][0]["hidden_size"] == 96
+        # the first block, and the last 8 bytes (is it a TF V1 checkpoint? they say)
+        assert 0 < running.log.bytes_sent <= BLOCK + 8, running.log.entries

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CorruptFileError, InputError, MissingExtraError, UsageError, first_line
+from ..remote import read_range_into
 from ..tensors import TensorInfo, TensorSource
 
 FORMAT = "tf-checkpoint"
@@ -36,11 +37,12 @@ def matches(path: Path, head: bytes) -> bool:
 def _ends_with_table_magic(path: Path) -> bool:
     try:
         with path.open("rb") as handle:
-            handle.seek(0, 2)
-            if handle.tell() < 48:
+            size = handle.seek(0, 2)
+            if size < 48:
                 return False
-            handle.seek(-8, 2)
-            return handle.read(8) == TABLE_MAGIC
+            # Asked of every file: at a URL this fetches the 8 bytes, not a block around them.
+            tail = bytearray(8)
+            return read_range_into(handle, memoryview(tail), size - 8) == 8 and tail == TABLE_MAGIC
     except OSError:
         return False
 
