@@ -4,6 +4,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import settings
+
+# Property tests: the `ci` profile (chosen where the CI variable is set, as CI services do, or
+# with HYPOTHESIS_PROFILE=ci) runs three times the examples of the `dev` profile, which keeps a
+# local run quick. Both are derandomized by the tests that need it, so a run is repeatable.
+settings.register_profile("ci", max_examples=300)
+settings.register_profile("dev", max_examples=100)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TF_GRU_CELL = FIXTURES / "tf_gru_cell"
