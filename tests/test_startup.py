@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -24,8 +25,9 @@ print("HEAVY:" + ",".join(heavy), file=sys.stderr)
 """
 
 
-def _heavy_imports(*args: str, env: dict[str, str] | None = None) -> list[str]:
-    result = subprocess.run([sys.executable, "-c", PROBE.format(heavy=HEAVY), *args],
+def _heavy_imports(*args: str, env: dict[str, str] | None = None,
+                   heavy: tuple[str, ...] = HEAVY) -> list[str]:
+    result = subprocess.run([sys.executable, "-c", PROBE.format(heavy=heavy), *args],
                             capture_output=True, text=True, env={**os.environ, **(env or {})},
                             timeout=60)
     line = next(line for line in result.stderr.splitlines() if line.startswith("HEAVY:"))
@@ -59,3 +61,10 @@ def test_the_package_still_exports_everything_on_use():
     assert set(grutool.__all__) <= set(dir(grutool))
     with pytest.raises(AttributeError):
         grutool.no_such_name  # noqa: B018
+
+
+def test_a_float32_safetensors_file_is_read_without_ml_dtypes():
+    """ml_dtypes' import alone takes a second or more on a slow machine: only a file that
+    names one of its dtypes (bfloat16, float8) imports it."""
+    path = Path(__file__).parent / "fixtures" / "pytorch" / "gru_bidir_2layer.safetensors"
+    assert _heavy_imports("inspect", str(path), heavy=("ml_dtypes",)) == []
