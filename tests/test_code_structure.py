@@ -7,7 +7,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent.parent / "grutool"
+from conftest import ROOT
+
+PACKAGE = ROOT / "grutool"
 
 
 def _module_names() -> dict[str, Path]:

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import FIXTURES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import grutool
 from grutool.errors import GrutoolError
 
-FIXTURES = Path(__file__).parent / "fixtures"
 TF_SINGLE = FIXTURES / "tf_gru_cell" / "single"
 EXAMPLE_SECONDS = 10
 # The number of examples is the settings profile's (tests/conftest.py): 300 under CI, 100 in

@@ -13,13 +13,12 @@ import zipfile
 
 import numpy as np
 import pytest
-from conftest import FIXTURES
+from conftest import FIXTURES, KERAS
 from tf_table_writer import proto_field, table_bytes, varint
 
 from grutool.errors import CorruptFileError, InputError
 from grutool.readers import open_source
 
-KERAS = FIXTURES / "keras"
 
 def shape(*dims: int) -> bytes:
     return b"".join(proto_field(2, proto_field(1, size)) for size in dims)

@@ -7,10 +7,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-from conftest import TF_GRU_CELL
+from conftest import FIXTURES, TF_GRU_CELL
 
 HEAVY = ("numpy", "h5py", "rich.table", "tensorflow", "torch", "onnx")
 PROBE = """
@@ -67,7 +66,7 @@ def test_the_package_still_exports_everything_on_use():
 def test_a_float32_safetensors_file_is_read_without_ml_dtypes():
     """ml_dtypes' import alone takes a second or more on a slow machine: only a file that
     names one of its dtypes (bfloat16, float8) imports it."""
-    path = Path(__file__).parent / "fixtures" / "pytorch" / "gru_bidir_2layer.safetensors"
+    path = FIXTURES / "pytorch" / "gru_bidir_2layer.safetensors"
     assert _heavy_imports("inspect", str(path), heavy=("ml_dtypes",)) == []
 
 

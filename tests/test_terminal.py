@@ -12,13 +12,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import FIXTURES, TF_GRU_CELL
+from conftest import FIXTURES, ROOT, TF_GRU_CELL
 from rich.cells import cell_len
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-ROOT = Path(__file__).parent.parent
 STACK_CELLS = ["encoder/rnn/multi_rnn_cell/cell_0/gru_cell",
                "encoder/rnn/multi_rnn_cell/cell_1/gru_cell"]
 BIDI_CELLS = ["birnn/bidirectional_rnn/fw/gru_cell", "birnn/bidirectional_rnn/bw/gru_cell"]

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import FIXTURES
 
 from grutool.errors import CorruptFileError, GrutoolError, InputError
 from grutool.readers import open_source, tf_bundle
 
-FIXTURES = Path(__file__).parent / "fixtures"
 TF_BUNDLE = FIXTURES / "tf_bundle"
 CASES = sorted(p.name for p in TF_BUNDLE.iterdir() if (p / "expected.json").is_file())
 BFLOAT16_SUFFIX = "::bfloat16-bits"

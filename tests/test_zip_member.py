@@ -10,12 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import FIXTURES
 
 from grutool.errors import CorruptFileError
 from grutool.readers import zip_member
 from grutool.readers.zip_member import open_member
-
-FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def _archive(tmp_path: Path, data: bytes, method: int) -> Path:
