@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from hypothesis import settings
@@ -22,6 +23,16 @@ TF_GRU_CELL = FIXTURES / "tf_gru_cell"
 KERAS = FIXTURES / "keras"
 EXAMPLE = ROOT / "examples" / "tf1-encoder"
 CASE_RUNNER = ROOT / "tests" / "hostile" / "run_cases.py"
+
+
+def write_bare_keras_npz(path: Path, bias_shape: tuple[int, ...] = (2, 12)) -> Path:
+    """A Keras GRU's three arrays (3 inputs, 4 units) under their bare names, in an `.npz`
+    that says nothing else: the layout must be assumed or given. bias [2, 12]: reset after."""
+    rng = np.random.default_rng(3)
+    np.savez(path, kernel=rng.uniform(-1, 1, (3, 12)).astype(np.float32),
+             recurrent_kernel=rng.uniform(-1, 1, (4, 12)).astype(np.float32),
+             bias=rng.uniform(-1, 1, bias_shape).astype(np.float32))
+    return path
 
 
 def run_capped(cases: list[dict], address_space: int, seconds_per_case: int = 20
