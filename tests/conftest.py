@@ -1,12 +1,62 @@
 import json
 import os
+import resource
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
+from hypothesis import settings
 
-FIXTURES = Path(__file__).parent / "fixtures"
+# Property tests: the `ci` profile (chosen where the CI variable is set, as CI services do, or
+# with HYPOTHESIS_PROFILE=ci) runs three times the examples of the `dev` profile, which keeps a
+# local run quick. Both are derandomized by the tests that need it, so a run is repeatable.
+settings.register_profile("ci", max_examples=300)
+settings.register_profile("dev", max_examples=100)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures"
 TF_GRU_CELL = FIXTURES / "tf_gru_cell"
+KERAS = FIXTURES / "keras"
+EXAMPLE = ROOT / "examples" / "tf1-encoder"
+CASE_RUNNER = ROOT / "tests" / "hostile" / "run_cases.py"
+
+
+def write_bare_keras_npz(path: Path, bias_shape: tuple[int, ...] = (2, 12)) -> Path:
+    """A Keras GRU's three arrays (3 inputs, 4 units) under their bare names, in an `.npz`
+    that says nothing else: the layout must be assumed or given. bias [2, 12]: reset after."""
+    rng = np.random.default_rng(3)
+    np.savez(path, kernel=rng.uniform(-1, 1, (3, 12)).astype(np.float32),
+             recurrent_kernel=rng.uniform(-1, 1, (4, 12)).astype(np.float32),
+             bias=rng.uniform(-1, 1, bias_shape).astype(np.float32))
+    return path
+
+
+def run_capped(cases: list[dict], address_space: int, seconds_per_case: int = 20
+               ) -> dict[str, subprocess.CompletedProcess]:
+    """Run grutool command lines in ONE subprocess (tests/hostile/run_cases.py) whose address
+    space is capped at `address_space` bytes, so that a reader allocating what a header claims
+    fails its case instead of exhausting the machine. `cases`: [{"case", "args", "cwd"}];
+    returns case -> its exit code, stdout and stderr, as if each had been its own `grutool` run."""
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", OMP_NUM_THREADS="1",
+               OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, str(CASE_RUNNER)], input=json.dumps(cases), env=env,
+                          capture_output=True, text=True,
+                          timeout=seconds_per_case * len(cases) + 60, preexec_fn=limit)
+    results = {}
+    for line in done.stdout.splitlines():
+        record = json.loads(line)
+        results[record["case"]] = subprocess.CompletedProcess(
+            ["grutool"], record["exit"], record["stdout"], record["stderr"])
+    missing = [case["case"] for case in cases if case["case"] not in results]
+    assert not missing, f"the runner stopped before {missing[:3]}: {done.stderr[-2000:]}"
+    return results
 
 
 @pytest.fixture

@@ -23,6 +23,36 @@ def npy_header(shape: tuple[int, ...], dtype: str = "<f4") -> bytes:
     return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(text)) + text
 
 
+def _gf2_times(matrix: list[int], vector: int) -> int:
+    """A 32x32 matrix over GF(2) (its columns as ints) times a 32-bit vector."""
+    total, column = 0, 0
+    while vector:
+        if vector & 1:
+            total ^= matrix[column]
+        vector >>= 1
+        column += 1
+    return total
+
+
+def _gf2_compose(outer: list[int], inner: list[int]) -> list[int]:
+    return [_gf2_times(outer, column) for column in inner]
+
+
+def _zeros_operator(count: int) -> list[int]:
+    """The matrix taking a CRC-32 to the CRC-32 of the same data followed by `count` zero
+    bytes, before the final XOR with crc32 of those zeros (as in zlib's crc32_combine)."""
+    operator = [0xEDB88320] + [1 << n for n in range(31)]  # one zero bit (reflected CRC)
+    for _ in range(3):
+        operator = _gf2_compose(operator, operator)  # 2, 4, 8 bits: one zero byte
+    result = [1 << n for n in range(32)]
+    while count:
+        if count & 1:
+            result = _gf2_compose(operator, result)
+        operator = _gf2_compose(operator, operator)
+        count >>= 1
+    return result
+
+
 def _zeros_stream(header: bytes, zeros: int) -> tuple[bytes, int]:
     """A raw deflate stream of `header` then `zeros` zero bytes, and its CRC-32."""
     compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
@@ -34,8 +64,11 @@ def _zeros_stream(header: bytes, zeros: int) -> tuple[bytes, int]:
         # After a full flush the compressor starts afresh: equal chunks compress alike.
         compressed = compressor.compress(block) + compressor.flush(zlib.Z_FULL_FLUSH)
         parts.append(compressed * full)
+        # crc32(a + block) == M(crc32(a)) ^ crc32(block), M the GF(2) operator of CHUNK zero
+        # bytes (zlib's crc32_combine): no pass over the gigabytes.
+        append_block, block_crc = _zeros_operator(CHUNK), zlib.crc32(block)
         for _ in range(full):
-            crc = zlib.crc32(block, crc)
+            crc = _gf2_times(append_block, crc) ^ block_crc
     parts.append(compressor.compress(bytes(rest)) + compressor.flush(zlib.Z_FINISH))
     crc = zlib.crc32(bytes(rest), crc)
     return b"".join(parts), crc

@@ -5,7 +5,7 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import FIXTURES, TF_GRU_CELL
+from conftest import FIXTURES, TF_GRU_CELL, write_bare_keras_npz
 
 SINGLE = TF_GRU_CELL / "single" / "model.ckpt"
 STACK = TF_GRU_CELL / "stack2" / "model.ckpt"
@@ -213,16 +213,9 @@ def test_split_files_keep_structure_and_reset_placement(run, tmp_path, suffix):
     assert {c[4] for c in expected} == {True} and {c[2] for c in expected} == {0, 1}
 
 
-def _bare_keras_npz(path, bias_shape):
-    rng = np.random.default_rng(3)
-    np.savez(path, kernel=rng.uniform(-1, 1, (3, 12)).astype(np.float32),
-             recurrent_kernel=rng.uniform(-1, 1, (4, 12)).astype(np.float32),
-             bias=rng.uniform(-1, 1, bias_shape).astype(np.float32))
-
-
 def test_bare_npz_says_what_it_assumed_and_layout_decides(run_json, tmp_path):
     path = tmp_path / "bare.npz"
-    _bare_keras_npz(path, (2, 12))
+    write_bare_keras_npz(path, (2, 12))
     result, report = run_json("inspect", path)
     assert result.exit_code == 0
     assert report["cells"][0]["layout"] == "keras-gru" and report["cells"][0]["reset_after"]
@@ -238,7 +231,7 @@ def test_bare_npz_says_what_it_assumed_and_layout_decides(run_json, tmp_path):
 
 def test_unknown_layout_is_a_usage_error(run, tmp_path):
     path = tmp_path / "bare.npz"
-    _bare_keras_npz(path, (2, 12))
+    write_bare_keras_npz(path, (2, 12))
     result = run("inspect", path, "--layout", "keras-lstm")
     assert result.exit_code == 2 and "unknown layout" in result.stderr
 

@@ -5,9 +5,12 @@ only and do not count; imports inside functions do)."""
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent.parent / "grutool"
+from conftest import ROOT
+
+PACKAGE = ROOT / "grutool"
 
 
 def _module_names() -> dict[str, Path]:
@@ -29,6 +32,12 @@ def _type_checking_nodes(tree: ast.AST) -> set[int]:
 
 
 def import_graph() -> dict[str, set[str]]:
+    """module -> the grutool modules it imports (a fresh copy of the graph, parsed once)."""
+    return {name: set(targets) for name, targets in _parsed_import_graph().items()}
+
+
+@functools.cache
+def _parsed_import_graph() -> dict[str, set[str]]:
     modules = _module_names()
     graph: dict[str, set[str]] = {name: set() for name in modules}
     for name, path in modules.items():

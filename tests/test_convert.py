@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FIXTURES
+from conftest import FIXTURES, KERAS
 from framework_runners import RUNNERS
 
 import grutool
@@ -57,7 +57,6 @@ SOURCES = [
     Source("tf0x-stack", TF / "tf0x_names", "RNN/MultiRNNCell", False,
            TF / "tf0x_names" / "reference.npz"),
 ]
-KERAS = FIXTURES / "keras"
 
 
 def keras_source(case: str, file: str, module: str, layer: str, reset_after: bool) -> Source:

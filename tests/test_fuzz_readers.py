@@ -3,7 +3,8 @@
 Each reader gets a real fixture with bytes flipped, overwritten, cut or inserted at offsets
 Hypothesis chooses; every cell's canonical arrays and every tensor are then read. Any other
 exception type, or a hang (an alarm after a few seconds), fails. Derandomized, so that CI
-sees the same examples every run.
+sees the same examples every run; CI runs three times as many as a local run (the `ci` and
+`dev` settings profiles of tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -18,16 +19,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import FIXTURES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import grutool
 from grutool.errors import GrutoolError
 
-FIXTURES = Path(__file__).parent / "fixtures"
 TF_SINGLE = FIXTURES / "tf_gru_cell" / "single"
 EXAMPLE_SECONDS = 10
-FUZZ = settings(max_examples=300, deadline=None, derandomize=True, database=None,
+# The number of examples is the settings profile's (tests/conftest.py): 300 under CI, 100 in
+# a local run.
+FUZZ = settings(deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 mutation = st.tuples(st.sampled_from(["flip", "overwrite", "truncate", "insert"]),
@@ -78,11 +81,27 @@ def read_everything(path: Path) -> None:
         signal.signal(signal.SIGALRM, previous)
 
 
+SCRATCH = Path(tempfile.mkdtemp(prefix="grutool-fuzz-"))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _scratch():
+    """One folder for the module's examples: a folder made and removed per example costs
+    more than the read on some file systems."""
+    yield
+    shutil.rmtree(SCRATCH, ignore_errors=True)
+
+
+def write_fresh(path: Path, data: bytes) -> None:
+    """`path` holds `data`, as a new file (not truncated and rewritten in place)."""
+    path.unlink(missing_ok=True)
+    path.write_bytes(data)
+
+
 def check_mutated_file(base: bytes, name: str, changes) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / name
-        path.write_bytes(mutate(base, changes))
-        read_everything(path)
+    path = SCRATCH / name
+    write_fresh(path, mutate(base, changes))
+    read_everything(path)
 
 
 def h5_bytes() -> bytes:
@@ -91,24 +110,23 @@ def h5_bytes() -> bytes:
 
     with grutool.open_checkpoint(TF_SINGLE / "model.ckpt") as checkpoint:
         arrays = grutool.api.split_arrays(checkpoint)
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "w.h5"
-        with h5py.File(path, "w") as handle:
-            for key, array in arrays.items():
-                handle.create_dataset(key, data=array)
-        return path.read_bytes()
+    path = SCRATCH / "base.h5"
+    with h5py.File(path, "w") as handle:
+        for key, array in arrays.items():
+            handle.create_dataset(key, data=array)
+    return path.read_bytes()
 
 
 @given(changes=mutations, in_index=st.booleans())
 @FUZZ
 def test_tf_bundle(changes, in_index):
-    with tempfile.TemporaryDirectory() as folder:
-        for source in TF_SINGLE.glob("model.ckpt.*"):
-            shutil.copy(source, folder)
-        target = Path(folder) / ("model.ckpt.index" if in_index
-                                 else "model.ckpt.data-00000-of-00001")
-        target.write_bytes(mutate(target.read_bytes(), changes))
-        read_everything(Path(folder) / "model.ckpt")
+    folder = SCRATCH / "tf_bundle"
+    folder.mkdir(exist_ok=True)
+    target = "model.ckpt.index" if in_index else "model.ckpt.data-00000-of-00001"
+    for source in TF_SINGLE.glob("model.ckpt.*"):
+        data = source.read_bytes()
+        write_fresh(folder / source.name, mutate(data, changes) if source.name == target else data)
+    read_everything(folder / "model.ckpt")
 
 
 @given(changes=mutations)

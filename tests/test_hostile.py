@@ -2,53 +2,33 @@
 no runaway allocation, and no output left behind.
 
 Every case of tests/hostile/corpus/manifest.json (made by tests/hostile/make_corpus.py) is
-run through the real CLI in one subprocess whose address space is capped, so that a reader
-trying to allocate what a header claims fails the test instead of exhausting the machine.
-Each case still gets its own working folder, exit code, stdout and stderr.
+inspected, and a sample split, through the real CLI in one subprocess whose address space is
+capped, so that a reader trying to allocate what a header claims fails the test instead of
+exhausting the machine. Each case still gets its own working folder, exit code, stdout and
+stderr.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import resource
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_capped
 
 CORPUS = Path(__file__).parent / "hostile" / "corpus"
 MANIFEST = json.loads((CORPUS / "manifest.json").read_text())
 ADDRESS_SPACE_LIMIT = 4 * 2**30
 TIMEOUT_SECONDS = 20
-RUNNER = Path(__file__).parent / "hostile" / "run_cases.py"
 # The split sample: one case per reader family, each must leave no output behind.
 SPLIT_SAMPLE = ["tf_data_bitflip_kernel", "npz_member_huge_shape", "h5_virtual_dataset",
                 "safetensors_offsets_beyond", "pt_pickle_runs_code", "keras_config_garbage",
                 "onnx_external_escape", "npz_zip_bomb"]
 
 
-def _limit_child() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE_LIMIT, ADDRESS_SPACE_LIMIT))
-
-
 def run_cases(cases: list[dict]) -> dict[str, subprocess.CompletedProcess]:
-    """Run every case's command line in ONE capped subprocess (tests/hostile/run_cases.py);
-    case -> its exit code, stdout and stderr, as if each had been its own `grutool` run."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", OMP_NUM_THREADS="1",
-               OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    done = subprocess.run([sys.executable, str(RUNNER)], input=json.dumps(cases), env=env,
-                          capture_output=True, text=True,
-                          timeout=TIMEOUT_SECONDS * len(cases) + 60, preexec_fn=_limit_child)
-    results = {}
-    for line in done.stdout.splitlines():
-        record = json.loads(line)
-        results[record["case"]] = subprocess.CompletedProcess(
-            ["grutool"], record["exit"], record["stdout"], record["stderr"])
-    missing = [case["case"] for case in cases if case["case"] not in results]
-    assert not missing, f"the runner stopped before {missing[:3]}: {done.stderr[-2000:]}"
-    return results
+    return run_capped(cases, ADDRESS_SPACE_LIMIT, TIMEOUT_SECONDS)
 
 
 def problems_of(case: str, spec: dict, result: subprocess.CompletedProcess, cwd: Path) -> list[str]:
@@ -72,12 +52,27 @@ def problems_of(case: str, spec: dict, result: subprocess.CompletedProcess, cwd:
 
 
 @pytest.fixture(scope="module")
-def inspect_results(tmp_path_factory):
+def runs(tmp_path_factory):
+    """Every case inspected, and the split sample split, in one capped run; each in its own
+    working folder. "inspect" | "split" -> case -> (spec, result, working folder)."""
+    folders = {(command, case): tmp_path_factory.mktemp(f"{command}-{case}")
+               for command, cases in (("inspect", MANIFEST), ("split", SPLIT_SAMPLE))
+               for case in cases}
+    cases = [{"case": f"{command}:{case}", "cwd": str(folder),
+              "args": [command, str(CORPUS / MANIFEST[case]["path"]),
+                       *(["--out", str(folder / "out.npz")] if command == "split" else [])]}
+             for (command, case), folder in folders.items()]
+    results = run_cases(cases)
+    found: dict[str, dict] = {"inspect": {}, "split": {}}
+    for (command, case), folder in folders.items():
+        found[command][case] = (MANIFEST[case], results[f"{command}:{case}"], folder)
+    return found
+
+
+@pytest.fixture(scope="module")
+def inspect_results(runs):
     """Every case inspected once; case -> (spec, result, working folder)."""
-    folders = {case: tmp_path_factory.mktemp(case) for case in MANIFEST}
-    results = run_cases([{"case": case, "args": ["inspect", str(CORPUS / spec["path"])],
-                          "cwd": str(folders[case])} for case, spec in MANIFEST.items()])
-    return {case: (spec, results[case], folders[case]) for case, spec in MANIFEST.items()}
+    return runs["inspect"]
 
 
 def test_corpus_is_big_and_small_enough():
@@ -104,17 +99,9 @@ def test_code_carrying_files_never_run(inspect_results):
         assert not Path(spec["marker"]).exists()
 
 
-def test_split_of_hostile_inputs_leaves_nothing(tmp_path):
-    cases = []
-    for case in SPLIT_SAMPLE:
-        folder = tmp_path / case
-        folder.mkdir()
-        cases.append({"case": case, "cwd": str(folder),
-                      "args": ["split", str(CORPUS / MANIFEST[case]["path"]),
-                               "--out", str(folder / "out.npz")]})
-    results = run_cases(cases)
-    for case in SPLIT_SAMPLE:
-        result = results[case]
-        assert result.returncode == MANIFEST[case]["exit"], (case, result.stderr)
-        left = sorted(p.name for p in (tmp_path / case).iterdir())
+def test_split_of_hostile_inputs_leaves_nothing(runs):
+    assert sorted(runs["split"]) == sorted(SPLIT_SAMPLE)
+    for case, (spec, result, folder) in runs["split"].items():
+        assert result.returncode == spec["exit"], (case, result.stderr)
+        left = sorted(p.name for p in folder.iterdir())
         assert left == [], f"{case} left {left}"

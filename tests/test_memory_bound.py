@@ -1,13 +1,12 @@
 """A file cannot cost more than the machine can give: a tensor declaring more memory than is
 available (RAM, or the address-space limit) is refused before anything is allocated, with one
 line naming the file, the tensor and the sizes (exit 2); a MemoryError is never an internal
-error. Run in subprocesses under a lowered RLIMIT_AS, so the test means the same on any
-machine and a failure cannot take the machine's memory."""
+error. Run in one subprocess under a lowered RLIMIT_AS (tests/hostile/run_cases.py, each
+command line as its own grutool run), so the test means the same on any machine and a failure
+cannot take the machine's memory."""
 
 from __future__ import annotations
 
-import os
-import resource
 import subprocess
 import sys
 import zipfile
@@ -15,19 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import EXAMPLE, run_capped
 from deflated_zeros import pytorch_gru_npz
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "tf1-encoder"
 LIMIT = 1536 * 2**20  # far above what grutool needs to start, far below the files below
-
-
-def run_limited(*args: str, limit: int = LIMIT) -> subprocess.CompletedProcess:
-    def lower() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (limit, resource.getrlimit(resource.RLIMIT_AS)[1]))
-
-    return subprocess.run([sys.executable, "-m", "grutool.cli", *args], capture_output=True,
-                          text=True, preexec_fn=lower, timeout=120,
-                          env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+COMMANDS = {"inspect": ["inspect"], "inspect-json": ["inspect", "--json"], "check": ["check"],
+            "split": ["split", "--out", "{tmp}/w.npz"],
+            "convert": ["convert", "--to", "keras", "--out", "{tmp}/k.npz"]}
 
 
 @pytest.fixture(scope="module")
@@ -53,14 +46,29 @@ def test_the_files_are_what_they_say(hostile, honest):
             assert np.lib.format.read_array(member).shape == (3,)
 
 
+@pytest.fixture(scope="module")
+def limited_runs(hostile, honest, tmp_path_factory):
+    """Every command on both files, and `inspect --no-stats --json` of the hostile one, in one
+    subprocess under the lowered limit; (file, command) -> (result, its working folder)."""
+    folders, cases = {}, []
+    for fixture, path in (("hostile", hostile), ("honest", honest)):
+        for command, words in COMMANDS.items():
+            folder = folders[fixture, command] = tmp_path_factory.mktemp(f"{fixture}-{command}")
+            args = [word.format(tmp=folder) for word in words]
+            cases.append({"case": f"{fixture} {command}", "cwd": str(folder),
+                          "args": [args[0], str(path), *args[1:]]})
+    folders["hostile", "names"] = tmp_path_factory.mktemp("names")
+    cases.append({"case": "hostile names", "cwd": str(folders["hostile", "names"]),
+                  "args": ["inspect", str(hostile), "--no-stats", "--json"]})
+    results = run_capped(cases, LIMIT)
+    return {key: (results[" ".join(key)], folder) for key, folder in folders.items()}
+
+
 @pytest.mark.parametrize("fixture", ["hostile", "honest"])
-@pytest.mark.parametrize("command", [["inspect"], ["inspect", "--json"], ["check"],
-                                     ["split", "--out", "{tmp}/w.npz"],
-                                     ["convert", "--to", "keras", "--out", "{tmp}/k.npz"]])
-def test_a_tensor_beyond_the_machine_is_one_line_exit_2(request, tmp_path, fixture, command):
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_a_tensor_beyond_the_machine_is_one_line_exit_2(request, limited_runs, fixture, command):
     path = request.getfixturevalue(fixture)
-    args = [part.format(tmp=tmp_path) for part in command]
-    result = run_limited(args[0], str(path), *args[1:])
+    result, folder = limited_runs[fixture, command]
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -68,11 +76,11 @@ def test_a_tensor_beyond_the_machine_is_one_line_exit_2(request, tmp_path, fixtu
     assert line.startswith(f"grutool: {path}: tensor 'gru.weight_ih_l0' [3, ")
     assert "more than this machine can give" in line and "GiB" in line
     assert "internal error" not in line and "Traceback" not in result.stderr
-    assert not list(tmp_path.iterdir()), "nothing is written"
+    assert not list(folder.iterdir()), "nothing is written"
 
 
-def test_names_and_shapes_need_no_memory(hostile):
-    result = run_limited("inspect", str(hostile), "--no-stats", "--json")
+def test_names_and_shapes_need_no_memory(limited_runs):
+    result, _ = limited_runs["hostile", "names"]
     assert result.returncode == 0, result.stderr
     assert '"hidden_size": 1' in result.stdout
 

@@ -7,11 +7,9 @@ import os
 import stat
 
 import pytest
-from conftest import FIXTURES, TF_GRU_CELL
+from conftest import TF_GRU_CELL
 
 import grutool
-
-KERAS = FIXTURES / "keras"
 
 
 def _bfloat16_npz(path):

@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
-from conftest import FIXTURES, TF_GRU_CELL
+from conftest import FIXTURES, TF_GRU_CELL, write_bare_keras_npz
 
 SINGLE = TF_GRU_CELL / "single" / "model.ckpt"
 STACK = TF_GRU_CELL / "stack2" / "model.ckpt"
@@ -238,16 +238,9 @@ def test_an_unreadable_match_reference_in_every_format(run, tmp_path):
 
 # --- check's read options and its assertion --------------------------------------------------
 
-def _bare_keras_npz(path):
-    rng = np.random.default_rng(3)
-    np.savez(path, kernel=rng.uniform(-1, 1, (3, 12)).astype(np.float32),
-             recurrent_kernel=rng.uniform(-1, 1, (4, 12)).astype(np.float32),
-             bias=rng.uniform(-1, 1, (2, 12)).astype(np.float32))
-
-
 def test_check_layout_is_how_to_read_and_expect_layout_what_to_assert(run, tmp_path):
     bare = tmp_path / "bare.npz"
-    _bare_keras_npz(bare)
+    write_bare_keras_npz(bare)
     read_as = json.loads(run("check", bare, "--layout", "keras-gru", "--json").stdout)
     assert read_as["ok"] is True and read_as["warnings"] == []
     # A layout the tensors cannot be read as finds no cell: a failed check, as for inspect.
@@ -261,7 +254,7 @@ def test_check_layout_is_how_to_read_and_expect_layout_what_to_assert(run, tmp_p
 
 def test_recognition_warnings_become_warning_annotations(run, tmp_path):
     bare = tmp_path / "bare.npz"
-    _bare_keras_npz(bare)  # read as keras-gru by assumption, which is a warning
+    write_bare_keras_npz(bare)  # read as keras-gru by assumption, which is a warning
     lines = run("check", bare, "--format", "github").stdout.splitlines()
     assert all(ANNOTATION.match(line) for line in lines)
     (warning,) = [line for line in lines if line.startswith("::warning")]

@@ -6,11 +6,9 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from conftest import FIXTURES, TF_GRU_CELL
+from conftest import KERAS, TF_GRU_CELL
 
 import grutool
-
-KERAS = FIXTURES / "keras"
 
 
 def _canonical_npz(path, **changes):

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import FIXTURES
 
 CELLS, UNITS = 20, 512  # ~120 MB of float32: a write that lasts long enough to be caught
 
@@ -101,6 +102,6 @@ def test_sigkill_midway_never_leaves_the_output_name(big_input, tmp_path):
 def test_sigterm_handler_is_restored_after_an_in_process_command(run):
     before = signal.getsignal(signal.SIGTERM)
     run("--version")
-    run("inspect", Path(__file__).parent / "fixtures" / "pytorch" / "gru_cell.safetensors")
+    run("inspect", FIXTURES / "pytorch" / "gru_cell.safetensors")
     assert signal.getsignal(signal.SIGTERM) is before
     assert os.getpid()  # the test process was not terminated

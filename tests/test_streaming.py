@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import FIXTURES
 
 import grutool
 from grutool.errors import InputError, VerificationError
 from grutool.writers import H5Writer, NpzWriter, SafetensorsWriter, array_writer
 
-FIXTURES = Path(__file__).parent / "fixtures"
 STACK = FIXTURES / "tf_gru_cell" / "stack2"
 SUFFIXES = [".npz", ".h5", ".safetensors"]
 

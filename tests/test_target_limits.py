@@ -8,9 +8,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import FIXTURES
-
-KERAS = FIXTURES / "keras"
+from conftest import FIXTURES, KERAS
 
 
 @pytest.mark.parametrize("source", [KERAS / "k3_go_backwards" / "model.keras",

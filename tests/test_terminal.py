@@ -1,62 +1,59 @@
 """What a person sees in a real terminal: grutool run in a pseudo-terminal (the `pty`
-module), so that rich takes the terminal path (colour, width) it never takes under CliRunner."""
+module), so that rich takes the terminal path (colour, width) it never takes under CliRunner.
+Each run is a child forked by one server process (tests/pty_server.py), not a new interpreter.
+Shell completion, which writes to no terminal, runs in-process."""
 
 import json
 import os
-import pty
 import re
-import select
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, TF_GRU_CELL
+from click.testing import CliRunner
+from conftest import FIXTURES, ROOT, TF_GRU_CELL
 from rich.cells import cell_len
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-GRUTOOL = [sys.executable, "-c", "from grutool.cli import main; main()"]
 STACK_CELLS = ["encoder/rnn/multi_rnn_cell/cell_0/gru_cell",
                "encoder/rnn/multi_rnn_cell/cell_1/gru_cell"]
 BIDI_CELLS = ["birnn/bidirectional_rnn/fw/gru_cell", "birnn/bidirectional_rnn/bw/gru_cell"]
 
 
-def run_in_pty(args, no_color=False, columns=80, timeout=120.0, code=None):
-    """Run grutool (or `code`) with stdin, stdout and stderr on one pseudo-terminal;
-    return (exit code, everything written, as text with CR LF turned into LF)."""
-    env = {key: value for key, value in os.environ.items()
-           if key not in ("NO_COLOR", "FORCE_COLOR", "TERM", "COLUMNS", "LINES")}
-    env.update(COLUMNS=str(columns), LINES="50", TERM="xterm-256color")
-    if no_color:
-        env["NO_COLOR"] = "1"
-    controller, terminal = pty.openpty()
-    command = [sys.executable, "-c", code, *map(str, args)] if code else GRUTOOL + list(map(str, args))
-    process = subprocess.Popen(command, stdin=terminal, stdout=terminal, stderr=terminal,
-                               env=env, close_fds=True, cwd=Path(__file__).parent.parent)
-    os.close(terminal)
-    chunks = []
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([controller], [], [], 0.5)
-            if not ready:
-                if process.poll() is not None:
-                    break
-                continue
-            try:
-                data = os.read(controller, 65536)
-            except OSError:  # EIO: the child closed its side
-                break
-            if not data:
-                break
-            chunks.append(data)
-    finally:
-        os.close(controller)
-    code = process.wait(timeout=30)
-    return code, b"".join(chunks).decode("utf-8").replace("\r\n", "\n")
+@pytest.fixture(scope="module")
+def pty_server():
+    """One interpreter (tests/pty_server.py) that forks each run onto a new pseudo-terminal."""
+    server = subprocess.Popen([sys.executable, str(Path(__file__).parent / "pty_server.py")],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                              cwd=ROOT)
+    yield server
+    server.stdin.close()
+    server.wait(timeout=30)
+
+
+@pytest.fixture
+def run_in_pty(pty_server):
+    def run(args, no_color=False, columns=80, timeout=120.0, code=None):
+        """Run grutool (or `python -c code`) with stdin, stdout and stderr on one
+        pseudo-terminal; return (exit code, everything written, as text with CR LF turned
+        into LF)."""
+        env = {key: value for key, value in os.environ.items()
+               if key not in ("NO_COLOR", "FORCE_COLOR", "TERM", "COLUMNS", "LINES")}
+        env.update(COLUMNS=str(columns), LINES="50", TERM="xterm-256color")
+        if no_color:
+            env["NO_COLOR"] = "1"
+        request = {"args": list(map(str, args)), "env": env, "cwd": str(ROOT), "code": code,
+                   "timeout": timeout}
+        pty_server.stdin.write(json.dumps(request) + "\n")
+        pty_server.stdin.flush()
+        answer = json.loads(pty_server.stdout.readline())
+        output = answer["output"].encode("latin-1").decode("utf-8")
+        return answer["exit"], output.replace("\r\n", "\n")
+
+    return run
 
 
 def visible_lines(output):
@@ -64,7 +61,7 @@ def visible_lines(output):
 
 
 @pytest.mark.parametrize("fixture, cells", [("stack2", STACK_CELLS), ("bidi", BIDI_CELLS)])
-def test_inspect_fits_80_columns_and_keeps_cell_names_whole(fixture, cells):
+def test_inspect_fits_80_columns_and_keeps_cell_names_whole(run_in_pty, fixture, cells):
     code, output = run_in_pty(["inspect", TF_GRU_CELL / fixture])
     assert code == 0, output
     lines = visible_lines(output)
@@ -77,7 +74,7 @@ def test_inspect_fits_80_columns_and_keeps_cell_names_whole(fixture, cells):
     assert "W_hn" in text and "┏" in text  # the tables really were drawn
 
 
-def test_colour_on_a_terminal_and_none_with_no_color():
+def test_colour_on_a_terminal_and_none_with_no_color(run_in_pty):
     _, coloured = run_in_pty(["inspect", TF_GRU_CELL / "single"])
     assert ANSI.search(coloured), "no escape sequences on a terminal"
     code, plain = run_in_pty(["inspect", TF_GRU_CELL / "single"], no_color=True)
@@ -86,17 +83,18 @@ def test_colour_on_a_terminal_and_none_with_no_color():
     assert visible_lines(coloured) == plain.splitlines()  # the same text, only uncoloured
 
 
-def test_narrow_terminal_still_fits():
+def test_narrow_terminal_still_fits(run_in_pty):
     code, output = run_in_pty(["inspect", TF_GRU_CELL / "bidi"], columns=60)
     assert code == 0
     assert all(cell_len(line) <= 60 for line in visible_lines(output))
 
 
-def test_progress_bar_on_a_terminal_is_transient():
-    # delay=0 so the bar shows however fast the machine is.
+def test_progress_bar_on_a_terminal_is_transient(run_in_pty):
+    # delay=0 so the bar shows however fast the machine is; rich draws it as it starts and
+    # once more as it stops, so a short loop is enough.
     code = ("import time\nfrom grutool.render import track_cells\n"
             "for _ in track_cells(list(range(4)), 'reading', True, delay=0):\n"
-            "    time.sleep(0.3)\n"
+            "    time.sleep(0.1)\n"
             "print('done')\n")
     status, output = run_in_pty([], code=code)
     assert status == 0
@@ -105,10 +103,10 @@ def test_progress_bar_on_a_terminal_is_transient():
     assert visible_lines(output.rsplit("\x1b[2K", 1)[-1]) == ["done"]
 
 
-def test_no_progress_bar_when_disabled_or_with_json():
+def test_no_progress_bar_when_disabled_or_with_json(run_in_pty):
     code = ("import time\nfrom grutool.render import track_cells\n"
             "for _ in track_cells(list(range(3)), 'reading', False, delay=0):\n"
-            "    time.sleep(0.2)\n"
+            "    time.sleep(0.1)\n"
             "print('done')\n")
     status, output = run_in_pty([], code=code)
     assert status == 0 and output == "done\n"
@@ -125,25 +123,35 @@ def test_no_progress_bar_when_disabled_or_with_json():
         out.unlink(missing_ok=True)
 
 
+def complete_in_process(env: dict[str, str]) -> str:
+    """What `grutool` prints with these completion variables set (click's shell completion
+    reads them before parsing anything)."""
+    from grutool.cli import cli
+
+    result = CliRunner().invoke(cli, [], env=env, prog_name="grutool", catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
 def test_bash_completion_script():
-    env = dict(os.environ, _GRUTOOL_COMPLETE="bash_source")
-    script = subprocess.run(GRUTOOL, env=env, capture_output=True, text=True, check=True).stdout
+    script = complete_in_process({"_GRUTOOL_COMPLETE": "bash_source"})
     assert "_grutool_completion" in script and "complete " in script
-    env.update(_GRUTOOL_COMPLETE="bash_complete", COMP_WORDS="grutool ch", COMP_CWORD="1")
-    words = subprocess.run(GRUTOOL, env=env, capture_output=True, text=True, check=True).stdout
+    words = complete_in_process({"_GRUTOOL_COMPLETE": "bash_complete",
+                                 "COMP_WORDS": "grutool ch", "COMP_CWORD": "1"})
     assert "plain,check" in words.splitlines()
 
 
-def test_completion_of_layouts_and_cell_names():
+def test_completion_of_layouts_and_cell_names(monkeypatch):
+    monkeypatch.chdir(ROOT)
+
     def complete(*words):
-        env = dict(os.environ, _GRUTOOL_COMPLETE="bash_complete",
-                   COMP_WORDS=" ".join(["grutool", *map(str, words)]), COMP_CWORD=str(len(words)))
-        output = subprocess.run(GRUTOOL, env=env, capture_output=True, text=True, check=True,
-                                cwd=Path(__file__).parent.parent).stdout
+        output = complete_in_process({"_GRUTOOL_COMPLETE": "bash_complete",
+                                      "COMP_WORDS": " ".join(["grutool", *map(str, words)]),
+                                      "COMP_CWORD": str(len(words))})
         return [line.split(",", 1)[1] for line in output.splitlines() if line]
 
     assert "tf-gru-cell" in complete("check", "model.ckpt", "--layout", "tf-")
-    bidi = TF_GRU_CELL.relative_to(Path(__file__).parent.parent) / "bidi"
+    bidi = TF_GRU_CELL.relative_to(ROOT) / "bidi"
     assert sorted(complete("plot", bidi, "--cell", "")) == sorted(BIDI_CELLS)
     assert complete("plot", bidi, "--cell", "birnn/bidirectional_rnn/f") == [BIDI_CELLS[0]]
     assert complete("plot", "no/such/file", "--cell", "") == []
@@ -181,7 +189,7 @@ def _broken_names(lines, names):
     return broken
 
 
-def test_inspect_never_breaks_a_name_at_80_columns():
+def test_inspect_never_breaks_a_name_at_80_columns(run_in_pty):
     """Every fixture in one run (`inspect` takes several PATHs): headings, `from` lines and
     tables fit 80 columns, and no tensor, cell or module name is cut by a line break."""
     import grutool
@@ -233,7 +241,7 @@ PROGRESS_NOW = ("import sys, grutool.render as render\nrender.PROGRESS_DELAY_SEC
     (["check", TF_GRU_CELL / "stack2", TF_GRU_CELL / "single"], ["reading stack2", "reading single"]),
     (["inspect", TF_GRU_CELL / "stack2"], ["reading"]),
 ])
-def test_a_bar_for_every_step_that_can_take_time(tmp_path, args, steps):
+def test_a_bar_for_every_step_that_can_take_time(run_in_pty, tmp_path, args, steps):
     """With the delay at 0, every step shows its bar (and erases it) on a terminal; with
     --json, none does."""
     args = [str(a).format(out=tmp_path / "k.npz") for a in args]
@@ -247,7 +255,7 @@ def test_a_bar_for_every_step_that_can_take_time(tmp_path, args, steps):
         assert code == 0 and "\x1b" not in quiet and json.loads(quiet)["ok"] is True
 
 
-def test_help_fits_a_terminal_of_80_columns():
+def test_help_fits_a_terminal_of_80_columns(run_in_pty):
     code, output = run_in_pty(["--help"], columns=80)
     assert code == 0
     lines = visible_lines(output)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import FIXTURES
 from split_checks import TOLERANCE, load_generator, load_split, modules_from_metadata
 
 import grutool
@@ -24,7 +25,6 @@ from grutool.gru import run_cell, run_module
 from grutool.slots import find_copies
 from grutool.tensors import MemorySource, TensorInfo, TensorSource
 
-FIXTURES = Path(__file__).parent / "fixtures"
 WILD = FIXTURES / "wild"
 GENERATOR = FIXTURES / "make_wild_fixtures.py"
 README_RENAMES = ("--rename", r"^(enc|dec)_w_(ih|hh)$=\1.weight_\2_l0",

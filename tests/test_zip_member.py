@@ -10,12 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import FIXTURES
 
 from grutool.errors import CorruptFileError
 from grutool.readers import zip_member
 from grutool.readers.zip_member import open_member
-
-FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def _archive(tmp_path: Path, data: bytes, method: int) -> Path:
@@ -26,16 +25,19 @@ def _archive(tmp_path: Path, data: bytes, method: int) -> Path:
     return path
 
 
-@pytest.fixture
+SPACING = 2**16  # the inflater's checkpoint spacing in these tests: the member spans several
+
+
+@pytest.fixture(scope="module")
 def data() -> bytes:
     rng = np.random.default_rng(0)
     # compressible and not: zeros, then noise, so blocks inflate at different ratios
-    return bytes(3 * 2**20) + rng.integers(0, 256, 6 * 2**20 + 12345, np.uint8).tobytes()
+    return bytes(3 * SPACING) + rng.integers(0, 256, 6 * SPACING + 12345, np.uint8).tobytes()
 
 
 @pytest.mark.parametrize("method", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
 def test_every_read_gives_the_members_bytes(tmp_path, monkeypatch, data, method):
-    monkeypatch.setattr(zip_member, "MIN_SPACING", 2**20)  # several blocks
+    monkeypatch.setattr(zip_member, "MIN_SPACING", SPACING)  # several blocks
     path = _archive(tmp_path, data, method)
     with zipfile.ZipFile(path) as archive:
         member = archive.getinfo("model.weights.h5")
@@ -44,7 +46,7 @@ def test_every_read_gives_the_members_bytes(tmp_path, monkeypatch, data, method)
         assert handle.read() == data
         for _ in range(100):  # backwards, forwards, across blocks, past the end
             start = int(rng.integers(0, len(data) + 10))
-            size = int(rng.integers(0, 3 * 2**20))
+            size = int(rng.integers(0, 3 * SPACING))
             handle.seek(start)
             assert handle.read(size) == data[start:start + size]
             assert handle.tell() == min(start + size, len(data)) or start > len(data)

@@ -32,17 +32,25 @@ MAX_HEADER_BYTES = 100 * 2**20
 METADATA_KEY = "__metadata__"
 
 
-def _dtypes() -> dict[str, np.dtype]:
-    import ml_dtypes
+# The dtypes ml_dtypes defines, by their ml_dtypes name.
+ML_DTYPES = {"BF16": "bfloat16", "F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2"}
 
-    return {
+
+def _dtypes(header: dict[str, Any]) -> dict[str, np.dtype]:
+    """The dtype codes a header may use. ml_dtypes is imported only for a header that names
+    one of its dtypes: its import alone takes a second or more on a slow machine."""
+    dtypes: dict[str, np.dtype] = {
         "F64": np.dtype("<f8"), "F32": np.dtype("<f4"), "F16": np.dtype("<f2"),
-        "BF16": np.dtype(ml_dtypes.bfloat16),
-        "F8_E4M3": np.dtype(ml_dtypes.float8_e4m3fn), "F8_E5M2": np.dtype(ml_dtypes.float8_e5m2),
         "I64": np.dtype("<i8"), "I32": np.dtype("<i4"), "I16": np.dtype("<i2"), "I8": np.dtype("i1"),
         "U64": np.dtype("<u8"), "U32": np.dtype("<u4"), "U16": np.dtype("<u2"), "U8": np.dtype("u1"),
         "BOOL": np.dtype(np.bool_),
     }
+    if any(isinstance(entry, dict) and entry.get("dtype") in ML_DTYPES
+           for entry in header.values()):
+        import ml_dtypes
+
+        dtypes |= {code: np.dtype(getattr(ml_dtypes, name)) for code, name in ML_DTYPES.items()}
+    return dtypes
 
 
 def matches(path: Path, head: bytes) -> bool:
@@ -95,7 +103,7 @@ class SafetensorsSource(TensorSource):
         return header
 
     def _index(self, header: dict[str, Any], file_size: int) -> None:
-        dtypes = _dtypes()
+        dtypes = _dtypes(header)
         ranges: list[tuple[int, int, str]] = []
         for name, entry in header.items():
             if name == METADATA_KEY:

@@ -1,6 +1,6 @@
-"""What a script and a person get on every outcome: one JSON object with --json whatever the
-exit code, usage errors in the one-line form, --debug after the subcommand, help that fits,
-`grutool env`, progress hooks in the library, and TensorFlow's start-up log kept quiet."""
+"""The command line's contract with a script and a person, on every outcome: one JSON object
+with --json whatever the exit code, usage errors in the one-line form, --debug after the
+subcommand, help that fits, `grutool env`, and the wording of counts."""
 
 import json
 import os
@@ -201,78 +201,3 @@ def test_counts_say_cell_and_cells(run, tmp_path):
     assert any("same structure, 1 cell and shapes" in c["detail"] for c in match["checks"])
     verify = run("verify", SINGLE, tmp_path / "w.npz")
     assert "over 1 whole module " in verify.stdout
-
-
-# --- progress hooks --------------------------------------------------------------------------
-
-class Recorder:
-    def __init__(self):
-        self.steps = []
-
-    def __call__(self, items, description):
-        items = list(items)
-        self.steps.append((description, len(items)))
-        yield from items
-
-
-def test_library_calls_take_a_progress_hook(tmp_path):
-    import grutool
-    from grutool.check import check_checkpoint
-    from grutool.convert import convert, write_conversion
-    from grutool.diff import diff_checkpoints
-    from grutool.verify import verify_checkpoints
-
-    with grutool.open_checkpoint(STACK) as a, grutool.open_checkpoint(STACK) as b:
-        hook = Recorder()
-        assert verify_checkpoints(a, b, progress=hook).ok
-        # Weights are read as the layers run (one cell at a time): one step per module pair.
-        assert hook.steps == [("checking", 1)]
-    with grutool.open_checkpoint(STACK) as a, grutool.open_checkpoint(STACK) as b:
-        hook = Recorder()
-        diff_checkpoints(a, b, progress=hook)
-        assert hook.steps == [("comparing", 2)]
-    with grutool.open_checkpoint(KERAS) as source:
-        hook = Recorder()
-        conversion = convert(source, "pytorch")
-        write_conversion(conversion, tmp_path / "c.safetensors", False, [], progress=hook)
-        assert hook.steps == [("converting", 2), ("checking", 1)]
-    with grutool.open_checkpoint(STACK) as checkpoint:
-        hook = Recorder()
-        grutool.inspect_report(checkpoint, progress=hook)
-        assert hook.steps == [("reading", 2)]
-    with grutool.open_checkpoint(STACK) as checkpoint, grutool.open_checkpoint(STACK) as other:
-        hook = Recorder()
-        check_checkpoint(checkpoint, match=other, progress=hook)
-        assert hook.steps == [("reading", 2), ("reading", 2)]
-    # grutool 0.1's one-parameter hook still works.
-    seen = []
-    grutool.split(STACK, tmp_path / "w.npz", progress=lambda cells: seen.extend(cells) or cells)
-    assert [cell.name for cell in seen] == [
-        "encoder/rnn/multi_rnn_cell/cell_0/gru_cell", "encoder/rnn/multi_rnn_cell/cell_1/gru_cell"]
-
-
-# --- TensorFlow's noise ----------------------------------------------------------------------
-
-def test_native_stderr_is_hidden_and_restored():
-    code = ("import os\nfrom grutool.frameworks import native_stderr_hidden, native_logs_shown\n"
-            "with native_stderr_hidden():\n    os.write(2, b'hidden\\n')\n"
-            "os.write(2, b'after\\n')\n"
-            "with native_logs_shown(True), native_stderr_hidden():\n    os.write(2, b'debug\\n')\n"
-            "try:\n    with native_stderr_hidden():\n        raise ValueError\n"
-            "except ValueError:\n    os.write(2, b'restored\\n')\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0
-    assert result.stderr.splitlines() == ["after", "debug", "restored"]
-
-
-@pytest.mark.tensorflow
-@pytest.mark.parametrize("args", [
-    ["inspect", SINGLE, "--reader", "tensorflow", "--no-stats"],
-    ["convert", SINGLE, "--to", "tf", "--out", "{tmp}/x.ckpt"],
-])
-def test_tensorflow_start_up_log_stays_off_the_terminal(tmp_path, args):
-    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
-    command = [*GRUTOOL, *(str(a).format(tmp=tmp_path) for a in args)]
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
-    assert result.returncode == 0, result.stderr
-    assert result.stderr == ""
