@@ -10,6 +10,12 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import settings
 
+# Some environments set PYTHONDONTWRITEBYTECODE; then each child process a test starts (the
+# start-up, SIGTERM, hostile-file and terminal runs) compiles grutool from source again. The
+# caches are what a user's installation has anyway.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+sys.dont_write_bytecode = False
+
 # Property tests: the `ci` profile (chosen where the CI variable is set, as CI services do, or
 # with HYPOTHESIS_PROFILE=ci) runs three times the examples of the `dev` profile, which keeps a
 # local run quick. Both are derandomized by the tests that need it, so a run is repeatable.

@@ -167,7 +167,9 @@ class RangeServer:
         self._server = http.server.ThreadingHTTPServer(
             ("127.0.0.1", port), partial(handler, directory=os.fspath(directory)))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A short poll: shutdown() waits for the loop's next look, 0.5 s by default.
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,),
+                                        daemon=True)
 
     @property
     def port(self) -> int:

@@ -8,6 +8,7 @@ import ast
 import functools
 from pathlib import Path
 
+import pytest
 from conftest import ROOT
 
 PACKAGE = ROOT / "grutool"
@@ -116,3 +117,25 @@ def test_the_core_imports_no_command():
             reached.add(other)
             todo.append(other)
     assert not reached & commands, reached & commands
+
+
+def test_no_merge_conflict_markers_in_the_repository():
+    """A merge resolved in haste leaves `<<<<<<<` lines behind in files no test imports (the
+    CHANGELOG, CONTRIBUTING): none may be committed."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    listed = subprocess.run(["git", "ls-files"], cwd=root, capture_output=True, text=True)
+    if listed.returncode != 0:
+        pytest.skip("not a git checkout")
+    markers = ("<<<<<<< ", ">>>>>>> ")
+    found = []
+    for name in listed.stdout.splitlines():
+        path = root / name
+        if path.suffix not in (".py", ".md", ".toml", ".yaml", ".yml", ".cfg", ".txt", ".json") \
+                or not path.is_file():
+            continue
+        for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+            if line.startswith(markers):
+                found.append(f"{name}:{number}")
+    assert not found, found
