@@ -30,6 +30,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -144,10 +145,11 @@ class RemotePath:
     def _key(self) -> tuple[str, str, PurePosixPath]:
         return self._scheme, self._netloc, self._posix
 
-    def _derived(self, posix: PurePosixPath) -> RemotePath:
+    def _derived(self, posix: PurePosixPath, directory: bool = False) -> RemotePath:
         # A sibling keeps the query string: a token that opens one file of a bucket through a
         # proxy usually opens its neighbours (a presigned URL does not, and says 403).
         derived = RemotePath(self.url, posix)
+        derived._trailing_slash = directory
         return derived
 
     @property
@@ -257,9 +259,9 @@ class RemotePath:
             name = PurePosixPath(str(entry["name"]).split("?", 1)[0].rstrip("/")).name
             if not name or name in (".", ".."):
                 continue
-            child = self / name
-            if entry.get("type") == "directory":
-                child._trailing_slash = self._is_http()
+            # Over HTTP a directory is a URL ending in "/" (see is_dir).
+            child = self._derived(self._posix / name,
+                                  directory=entry.get("type") == "directory" and self._is_http())
             if entry.get("type") == "file" and entry.get("size") is not None:
                 with _info_lock:  # the listing told the size: no HEAD request for it
                     _info_cache.setdefault(child.url, entry)
@@ -342,22 +344,16 @@ def filesystem(where: RemotePath) -> Any:
     return fs
 
 
-class network_errors:  # noqa: N801 - used as a context manager, reads as a clause
-    """Turn whatever a protocol library raises into one InputError naming the URL."""
-
-    def __init__(self, where: RemotePath):
-        self.where = where
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: Any) -> None:
-        if exc is None or isinstance(exc, (InputError, MissingExtraError, FileNotFoundError)):
-            return
-        if not isinstance(exc, Exception):
-            return  # KeyboardInterrupt, SystemExit: not ours to translate
-        raise InputError(describe_network_error(exc), self.where) from exc
+@contextmanager
+def network_errors(where: RemotePath) -> Iterator[None]:
+    """Turn whatever a protocol library raises into one InputError naming the URL (grutool's
+    own errors, and "not found", which callers decide about, pass through)."""
+    try:
+        yield
+    except (InputError, MissingExtraError, FileNotFoundError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - each protocol library fails in its own way
+        raise InputError(describe_network_error(exc), where) from exc
 
 
 def describe_network_error(exc: BaseException) -> str:

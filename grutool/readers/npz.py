@@ -103,13 +103,13 @@ class NpzSource(TensorSource):
 
     def _read_stored(self, name: str, member: zipfile.ZipInfo, header_bytes: int,
                      target: memoryview) -> None:
-        from ..remote import read_range_into
-        from .zip_member import _data_offset, _pread
+        from ..remote import pread, read_range_into
+        from .zip_member import _data_offset
 
         if self._handle is None:
             self._handle = self.path.open("rb", buffering=0)
         start = _data_offset(self._handle, member, self.path)
-        crc = zlib.crc32(_pread(self._handle, header_bytes, start))
+        crc = zlib.crc32(pread(self._handle, header_bytes, start))
         position = start + header_bytes
         for offset in range(0, len(target), READ_BLOCK_BYTES):
             block = target[offset:offset + READ_BLOCK_BYTES]

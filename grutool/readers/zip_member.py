@@ -23,6 +23,8 @@ import zlib
 from pathlib import Path
 
 from ..errors import CorruptFileError
+
+# The handle is a local file or a `RemoteFile` (a URL): both read at an offset.
 from ..remote import RemoteFile, file_size, pread, pread_into
 
 READ_BYTES = 2**20
@@ -55,7 +57,7 @@ def open_member(path: Path, member: zipfile.ZipInfo) -> io.RawIOBase:
 def _data_offset(handle, member: zipfile.ZipInfo, path: Path) -> int:
     """Where the member's data starts: after its local header, whose name and extra field
     lengths may differ from the central directory's."""
-    header = _pread(handle, LOCAL_HEADER.size, member.header_offset)
+    header = pread(handle, LOCAL_HEADER.size, member.header_offset)
     if len(header) < LOCAL_HEADER.size or LOCAL_HEADER.unpack(header)[0] != LOCAL_SIGNATURE:
         raise CorruptFileError(f"the local header of {member.filename} is damaged", path)
     fields = LOCAL_HEADER.unpack(header)
@@ -65,8 +67,6 @@ def _data_offset(handle, member: zipfile.ZipInfo, path: Path) -> int:
     return start
 
 
-# The handle is a local file or a `RemoteFile` (a URL): both read at an offset.
-_pread, _pread_into = pread, pread_into
 
 
 class _Member(io.RawIOBase):
@@ -115,7 +115,7 @@ class StoredMember(_Member):
         crc, buffer = 0, bytearray(READ_BYTES)
         for offset in range(0, self._size, READ_BYTES):
             view = memoryview(buffer)[:min(READ_BYTES, self._size - offset)]
-            if _pread_into(handle, view, start + offset) != len(view):
+            if pread_into(handle, view, start + offset) != len(view):
                 raise self._corrupt("is truncated")
             crc = zlib.crc32(view, crc)
         if crc != member.CRC:
@@ -124,7 +124,7 @@ class StoredMember(_Member):
     def readinto(self, target) -> int:
         view = memoryview(target).cast("B")
         count = max(0, min(len(view), self._size - self._position))
-        done = _pread_into(self._handle, view[:count], self._start + self._position)
+        done = pread_into(self._handle, view[:count], self._start + self._position)
         self._position += done
         return done
 
@@ -148,7 +148,7 @@ class DeflatedMember(_Member):
             if not pending:
                 if position >= self._end:
                     raise self._corrupt("is truncated: its deflate stream ends early")
-                pending = _pread(self._handle, min(READ_BYTES, self._end - position), position)
+                pending = pread(self._handle, min(READ_BYTES, self._end - position), position)
                 if not pending:
                     raise self._corrupt("runs past the end of the archive")
                 position += len(pending)
@@ -178,7 +178,7 @@ class DeflatedMember(_Member):
         parts, produced = [], 0
         while produced < wanted:
             if not pending:
-                pending = _pread(self._handle, min(READ_BYTES, self._end - position), position)
+                pending = pread(self._handle, min(READ_BYTES, self._end - position), position)
                 if not pending:
                     raise self._corrupt("changed since it was opened")
                 position += len(pending)
