@@ -91,6 +91,11 @@ def native_logs_shown(shown: bool) -> Iterator[None]:
         _native_logs_shown.reset(token)
 
 
+def native_logs_are_shown() -> bool:
+    """Whether native libraries' logs may reach stderr here (the CLI's --debug)."""
+    return _native_logs_shown.get()
+
+
 @contextmanager
 def native_stderr_hidden() -> Iterator[None]:
     """Point file descriptor 2 at the null device for the block (unless native logs are

@@ -25,6 +25,7 @@ local file (and for `file://` URLs), a `RemotePath` otherwise. `RemotePath` offe
 from __future__ import annotations
 
 import io
+import logging
 import os
 import re
 import threading
@@ -299,6 +300,23 @@ class RemotePath:
 _info_cache: dict[str, dict[str, Any] | None] = {}
 _info_lock = threading.Lock()
 _filesystems: dict[tuple[str, str, float], Any] = {}
+# Loggers of the protocol libraries: unconfigured, Python prints their warnings and retry
+# tracebacks on stderr (gcsfs without credentials: several lines and a traceback before it
+# fails). grutool reports the failure in one line; --debug lets them through.
+PROTOCOL_LOGGERS = ("fsspec", "aiohttp", "gcsfs", "s3fs", "aiobotocore", "botocore", "boto3",
+                    "google", "urllib3", "huggingface_hub", "httpx")
+
+
+def _quiet_protocol_loggers() -> None:
+    from .frameworks import native_logs_are_shown
+
+    if native_logs_are_shown():
+        return
+    for name in PROTOCOL_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(handler, logging.NullHandler) for handler in logger.handlers):
+            logger.addHandler(logging.NullHandler())
+
 
 
 def filesystem(where: RemotePath) -> Any:
@@ -313,6 +331,7 @@ def filesystem(where: RemotePath) -> Any:
     key = (scheme, where._netloc, timeout)
     if key in _filesystems:
         return _filesystems[key]
+    _quiet_protocol_loggers()
     try:
         import fsspec
         import fsspec.core

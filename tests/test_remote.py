@@ -347,3 +347,23 @@ def test_safetensors_without_stats_reads_the_header_only(tmp_path):
         assert json.loads(result.output)["cells"][0]["hidden_size"] == 96
         # the first block, and the last 8 bytes (is it a TF V1 checkpoint? they say)
         assert 0 < running.log.bytes_sent <= BLOCK + 8, running.log.entries
+
+
+def test_protocol_libraries_logs_stay_off_stderr():
+    """gcsfs, s3fs and fsspec log warnings and retry tracebacks; unconfigured, Python prints
+    them on stderr around grutool's one-line error. In a process of its own: pytest's log
+    capture would hide them here."""
+    import subprocess
+    import sys
+
+    script = (
+        "import logging, fsspec\n"
+        "from grutool.checkpoint import open_checkpoint\n"
+        f"fsspec.filesystem('memory').pipe('/logs/m.keras', open({str(FIXTURES / 'keras/k3_stacked/model.keras')!r}, 'rb').read())\n"
+        "open_checkpoint('memory://logs/m.keras').close()\n"
+        "for name in ('gcsfs', 's3fs', 'fsspec', 'aiohttp'):\n"
+        "    logging.getLogger(name).warning('_request out of retries on exception')\n"
+        "print('done')\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "done", result.stderr
+    assert result.stderr == ""
