@@ -48,6 +48,8 @@ INPUTS = [
     pytest.param("flax/rnn_gru.msgpack", marks=pytest.mark.flax),
     "flax/rnn_gru_dotted.npz",
     pytest.param("pytorch/gru_bidir_2layer.pt", marks=pytest.mark.torch),
+    pytest.param("pytorch/gru_nobias.pt", marks=pytest.mark.torch),
+    pytest.param("pytorch/batch_first_checkpoint.pt", marks=pytest.mark.torch),
     pytest.param("pytorch/gru_cell_legacy.pt", marks=pytest.mark.torch),
     pytest.param("onnx/torch_gru_bidir_2layer.onnx", marks=pytest.mark.onnx),
 ]
@@ -367,3 +369,78 @@ def test_protocol_libraries_logs_stay_off_stderr():
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stdout.strip() == "done", result.stderr
     assert result.stderr == ""
+
+
+
+# -- torch.save zips at a URL: read without torch, one range per tensor --------------------
+
+@pytest.mark.parametrize("stem", ["gru_bidir_2layer", "gru_nobias", "batch_first"])
+def test_pt_at_a_url_is_read_without_torch(server, monkeypatch, stem):
+    """PyTorch wrote each .pt beside a .safetensors of the same tensors: at a URL the .pt is
+    read by grutool's restricted unpickler (torch cannot even be imported here) and gives
+    the same tensors, bit for bit."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` raises ImportError
+    pt = "pytorch/" + ("batch_first_checkpoint" if stem == "batch_first" else stem) + ".pt"
+    _, remote = _read(server.url(pt))
+    _, twin = _read(FIXTURES / f"pytorch/{stem}.safetensors")
+    assert sorted(remote) == sorted(twin)  # safetensors keeps names sorted, torch.save in order
+    for name, array in twin.items():
+        assert remote[name].dtype == array.dtype and np.array_equal(remote[name], array), name
+
+
+@pytest.mark.torch
+def test_pt_split_fetches_the_gru_tensors_not_the_file(tmp_path):
+    import torch
+
+    torch.manual_seed(0)
+    state = dict(torch.nn.GRU(64, 64, num_layers=2).state_dict())
+    gru_bytes = sum(t.numel() * t.element_size() for t in state.values())
+    state["embedding.weight"] = torch.randn(4096, 256)  # 4 MiB that no GRU needs
+    served = tmp_path / "served"
+    served.mkdir()
+    torch.save(state, served / "model.pt")
+    with RangeServer(served) as running:
+        url = running.url("model.pt")
+        listed = CliRunner().invoke(cli, ["inspect", "--no-stats", "--json", url])
+        assert listed.exit_code == 0, listed.output
+        listing_bytes = running.log.bytes_sent
+        running.log.clear()
+        clear_caches()
+        out = tmp_path / "w.npz"
+        result = CliRunner().invoke(cli, ["split", url, "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        split_bytes = running.log.bytes_sent
+    assert listing_bytes < 128 * 1024 < (served / "model.pt").stat().st_size / 16
+    # the listing again, then each GRU tensor's bytes and its 30-byte local header
+    assert split_bytes <= listing_bytes + 1.1 * gru_bytes, (split_bytes, listing_bytes, gru_bytes)
+    with open_checkpoint(served / "model.pt") as checkpoint:  # torch.load's reading
+        for name, array in split_arrays(checkpoint).items():
+            assert np.array_equal(np.load(out)[name], array), name
+
+
+def test_pt_pickle_naming_code_is_refused_unrun(tmp_path):
+    """A data.pkl that would call os.system: refused by name at the global, never called."""
+    import pickle
+    import zipfile
+
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            import os
+
+            return (os.system, (f"touch {marker}",))
+
+    served = tmp_path / "served"
+    served.mkdir()
+    with zipfile.ZipFile(served / "evil.pt", "w") as archive:
+        archive.writestr("evil/data.pkl", pickle.dumps({"weight": Payload()}, protocol=2))
+        archive.writestr("evil/version", "3\n")
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    with RangeServer(served) as running:
+        line = _split_fails(running.url("evil.pt"), out_dir)
+    assert "will not unpickle" in line and "system" in line, line
+    assert not marker.exists()

@@ -1,5 +1,6 @@
 """PyTorch `torch.save` files (`.pt`, `.pth`, `.bin`): the zip format (`<archive>/data.pkl`)
-and the legacy pickle format, read only through `torch.load(..., weights_only=True)`.
+and the legacy pickle format, read through `torch.load(..., weights_only=True)`; a zip at a
+URL through `torch_pickle` instead (torch.load would fetch every storage of the file).
 
 A `torch.save` file is a pickle. grutool never runs the general unpickler on it: torch's
 weights-only unpickler accepts tensors, containers and plain values and refuses any other
@@ -11,7 +12,7 @@ with "." and values that are not tensors are ignored.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -56,15 +57,87 @@ class PytorchSource(TensorSource):
     def __init__(self, path: Path):
         super().__init__(path=path, format=FORMAT, files=[path])
         is_zip = self._check_container()
-        loaded = self._load(is_zip)
         self._tensors: dict[str, Any] = {}
+        self._records: dict[str, Any] = {}  # at a URL: name -> TensorRecord (torch_pickle)
+        if is_zip and not isinstance(path, Path):
+            self._list_records()
+            return
+        loaded = self._load(is_zip)
+        import torch
+
         try:
-            _flatten(_state_dict_of(loaded), self._tensors)
+            _flatten(_state_dict_of(loaded), self._tensors, lambda v: isinstance(v, torch.Tensor))
         except ValueError as exc:
             raise CorruptFileError(str(exc), self.path) from exc
         for name, tensor in self._tensors.items():
             self.infos[name] = TensorInfo(name, tuple(int(n) for n in tensor.shape),
                                           str(tensor.dtype).removeprefix("torch."))
+
+    def _list_records(self) -> None:
+        """At a URL: the tensors as records of the archive (torch_pickle), without torch and
+        without fetching a storage; each is fetched by `_read` when asked for."""
+        from .torch_pickle import RefusedPickle, TensorRecord, load_records
+
+        with open_zip(self.path) as archive:
+            members = {info.filename: info for info in archive.infolist()}
+            pickle_name = next(n for n in members if n == "data.pkl" or n.endswith("/data.pkl"))
+            self._record_prefix = pickle_name[: -len("data.pkl")] + "data/"
+            self._members = members
+            byteorder = members.get(pickle_name[: -len("data.pkl")] + "byteorder")
+            if byteorder is not None and archive.read(byteorder).strip() not in (b"", b"little"):
+                raise InputError("the file stores its tensors big-endian; grutool reads those "
+                                 "from local files only", self.path, hint="download it")
+            try:
+                loaded = load_records(archive.read(members[pickle_name]))
+            except RefusedPickle as exc:
+                raise InputError(
+                    f"the file holds Python code or objects besides tensors ({exc}), which "
+                    "grutool will not unpickle; save the model's state_dict() instead",
+                    self.path) from exc
+            except Exception as exc:  # noqa: BLE001 - a damaged pickle fails in many ways
+                raise CorruptFileError(f"{pickle_name} is not a readable state dict: "
+                                       f"{first_line(exc)}", self.path) from exc
+        try:
+            _flatten(_state_dict_of(loaded), self._records, lambda v: isinstance(v, TensorRecord))
+        except ValueError as exc:
+            raise CorruptFileError(str(exc), self.path) from exc
+        for name, record in self._records.items():
+            member = members.get(self._record_prefix + record.storage.key)
+            first, end = record.element_span()
+            itemsize = 2 if record.dtype == "bfloat16" else np.dtype(record.dtype).itemsize
+            if member is None or end * itemsize > member.file_size or end > record.storage.numel:
+                raise CorruptFileError(f"tensor {name!r} lies outside its storage record", self.path)
+            self.infos[name] = TensorInfo(name, record.shape, record.dtype)
+
+    def _read_record(self, name: str) -> np.ndarray:
+        """One range request for the elements the tensor reads, its record's CRC-32 checked
+        where the tensor covers the whole record."""
+        import zipfile
+        import zlib
+
+        from ..remote import read_range_into
+        from .torch_pickle import numpy_dtype
+        from .zip_member import _data_offset
+
+        record = self._records[name]
+        member = self._members[self._record_prefix + record.storage.key]
+        if member.compress_type != zipfile.ZIP_STORED:
+            raise CorruptFileError(f"the storage of {name!r} is compressed, which torch.save "
+                                   "never does", self.path)
+        dtype = numpy_dtype(record.dtype)
+        first, end = record.element_span()
+        buffer = np.empty(end - first, dtype=dtype)
+        with self.path.open("rb") as handle:
+            start = _data_offset(handle, member, self.path) + first * dtype.itemsize
+            view = buffer.view(np.uint8).reshape(-1).data
+            if read_range_into(handle, view, start) != len(view):
+                raise CorruptFileError(f"the storage of {name!r} is truncated", self.path)
+        if first == 0 and len(view) == member.file_size and zlib.crc32(view) != member.CRC:
+            raise CorruptFileError(f"the storage of {name!r} fails its CRC-32 check; the archive "
+                                   "is damaged", self.path)
+        strides = tuple(s * dtype.itemsize for s in record.stride)
+        array = np.lib.stride_tricks.as_strided(buffer, record.shape, strides, writeable=False)
+        return np.ascontiguousarray(array).astype(dtype.newbyteorder("="), copy=False)
 
     def _check_container(self) -> bool:
         try:
@@ -115,6 +188,8 @@ class PytorchSource(TensorSource):
                                    self.path) from exc
 
     def _read(self, name: str) -> np.ndarray:
+        if name in self._records:
+            return self._read_record(name)
         import torch
 
         tensor = self._tensors[name].detach().cpu()
@@ -131,6 +206,7 @@ class PytorchSource(TensorSource):
     def close(self) -> None:
         # The tensors may map the file (mmap=True); dropping them releases it.
         self._tensors.clear()
+        self._records.clear()
 
 
 def _state_dict_of(loaded: Any) -> Any:
@@ -142,13 +218,11 @@ def _state_dict_of(loaded: Any) -> Any:
     return loaded
 
 
-def _flatten(root: Any, out: dict[str, Any]) -> None:
+def _flatten(root: Any, out: dict[str, Any], is_tensor: Callable[[Any], bool]) -> None:
     """Every tensor under `root`, named by its keys joined with ".". Walked with an explicit
     stack: a dict met again on its own path (`d["self"] = d`, which torch.save keeps), dicts
     nested past MAX_NESTING or more than MAX_ENTRIES entries are a ValueError, never a
     RecursionError."""
-    import torch
-
     stack: list[tuple[Any, str, tuple[int, ...]]] = [(root, "", ())]
     visited = 0
     while stack:
@@ -156,7 +230,7 @@ def _flatten(root: Any, out: dict[str, Any]) -> None:
         visited += 1
         if visited > MAX_ENTRIES:
             raise ValueError(f"the file names more than {MAX_ENTRIES} entries")
-        if isinstance(value, torch.Tensor):
+        if is_tensor(value):
             out[prefix or "tensor"] = value
         elif isinstance(value, Mapping):
             if id(value) in path_ids:

@@ -25,7 +25,7 @@ from pathlib import Path
 from ..errors import CorruptFileError
 
 # The handle is a local file or a `RemoteFile` (a URL): both read at an offset.
-from ..remote import RemoteFile, file_size, pread, pread_into
+from ..remote import RemoteFile, file_size, pread, pread_into, read_range_into
 
 READ_BYTES = 2**20
 MIN_SPACING = 4 * 2**20
@@ -57,8 +57,10 @@ def open_member(path: Path, member: zipfile.ZipInfo) -> io.RawIOBase:
 def _data_offset(handle, member: zipfile.ZipInfo, path: Path) -> int:
     """Where the member's data starts: after its local header, whose name and extra field
     lengths may differ from the central directory's."""
-    header = pread(handle, LOCAL_HEADER.size, member.header_offset)
-    if len(header) < LOCAL_HEADER.size or LOCAL_HEADER.unpack(header)[0] != LOCAL_SIGNATURE:
+    # Exactly the 30 bytes: at a URL a block around them would fetch the member's data too.
+    header = bytearray(LOCAL_HEADER.size)
+    if read_range_into(handle, memoryview(header), member.header_offset) < LOCAL_HEADER.size \
+            or LOCAL_HEADER.unpack(header)[0] != LOCAL_SIGNATURE:
         raise CorruptFileError(f"the local header of {member.filename} is damaged", path)
     fields = LOCAL_HEADER.unpack(header)
     start = member.header_offset + LOCAL_HEADER.size + fields[9] + fields[10]
