@@ -63,7 +63,7 @@ def _alarm(signum, frame):
     raise Hang(f"a reader ran for more than {EXAMPLE_SECONDS}s")
 
 
-def read_everything(path: Path) -> None:
+def read_everything(path: Path | str) -> None:
     """Open `path` as the CLI would and read every cell's arrays and every tensor."""
     previous = signal.signal(signal.SIGALRM, _alarm)
     signal.alarm(EXAMPLE_SECONDS)
@@ -210,3 +210,27 @@ def test_mutate_changes_the_bytes():
     for kind in ("flip", "overwrite", "truncate", "insert"):
         assert mutate(base, [(kind, 0.5, b"\xaa")]) != base
     assert np.frombuffer(mutate(base, [("truncate", 0.25, b"x")]), np.uint8).size == 16
+
+
+PT_BASE = FIXTURES / "pytorch" / "gru_bidir_2layer.pt"
+
+
+@given(changes=mutations, in_pickle=st.booleans())
+@FUZZ
+def test_pytorch_zip_at_a_url(changes, in_pickle):
+    """A torch.save zip at a URL is read by grutool's restricted unpickler (torch_pickle), not
+    torch.load: its data.pkl mutated inside a valid zip, or the whole archive mutated."""
+    import fsspec
+
+    if in_pickle:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(PT_BASE) as source, zipfile.ZipFile(buffer, "w") as target:
+            for info in source.infolist():
+                data = source.read(info)
+                target.writestr(info, mutate(data, changes) if info.filename.endswith("data.pkl")
+                                else data)
+        data = buffer.getvalue()
+    else:
+        data = mutate(PT_BASE.read_bytes(), changes)
+    fsspec.filesystem("memory").pipe("/fuzz/w.pt", data)
+    read_everything("memory://fuzz/w.pt")

@@ -444,3 +444,26 @@ def test_pt_pickle_naming_code_is_refused_unrun(tmp_path):
         line = _split_fails(running.url("evil.pt"), out_dir)
     assert "will not unpickle" in line and "system" in line, line
     assert not marker.exists()
+
+
+def test_a_url_rewritten_between_two_openings_is_read_anew(memory_fixtures, tmp_path):
+    """Same name, same size, new weights: the second opening must not see the first's
+    cached blocks (a training job overwrites `latest.weights.h5` in place). HDF5's small
+    reads are the ones that go through the block cache."""
+    import h5py
+
+    memory = fsspec.filesystem("memory")
+    original = FIXTURES / "keras/k3_stacked/model.weights.h5"
+    url = memory_fixtures + "rewritten.weights.h5"
+    memory.pipe("/fixtures/rewritten.weights.h5", original.read_bytes())
+    _, before = _read(url)
+    changed = tmp_path / "changed.weights.h5"
+    changed.write_bytes(original.read_bytes())
+    with h5py.File(changed, "r+") as handle:  # every weight negated in place
+        handle.visititems(lambda name, obj: obj.write_direct(-obj[()])
+                          if isinstance(obj, h5py.Dataset) and obj.dtype.kind == "f" else None)
+    assert changed.stat().st_size == original.stat().st_size
+    memory.pipe("/fixtures/rewritten.weights.h5", changed.read_bytes())
+    _, after = _read(url)
+    kernels = [name for name in before if name.endswith("W_ir")]
+    assert kernels and all(np.array_equal(after[name], -before[name]) for name in kernels)

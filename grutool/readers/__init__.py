@@ -16,7 +16,7 @@ from types import ModuleType
 from typing import TypeAlias
 
 from ..errors import InputError, UnsupportedFormatError
-from ..remote import RemotePath, location
+from ..remote import RemotePath, clear_caches, location
 from ..tensors import TensorSource
 
 # What a reader opens: a local file, or a file at a URL with the same interface (remote.py).
@@ -59,6 +59,10 @@ def open_source(path: str | Location, reader: str = "auto") -> TensorSource:
     "builtin" or "tensorflow"; other formats ignore it.
     """
     path = location(path)
+    if isinstance(path, RemotePath):
+        # What is known of a URL holds for one opening: a checkpoint rewritten in place
+        # between two openings (same size, new weights) must not be read from old blocks.
+        clear_caches()
     if not path.exists() and not _is_tf_prefix(path):
         raise InputError("no such file or directory", path)
     if path.is_file() and path.stat().st_size == 0:
