@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import FIXTURES
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import grutool
@@ -216,6 +216,8 @@ PT_BASE = FIXTURES / "pytorch" / "gru_bidir_2layer.pt"
 
 
 @given(changes=mutations, in_pickle=st.booleans())
+# Found by CI: a member name no longer UTF-8, a local header naming another member.
+@example(changes=[("flip", 0.234375, b"\x80")], in_pickle=False)
 @FUZZ
 def test_pytorch_zip_at_a_url(changes, in_pickle):
     """A torch.save zip at a URL is read by grutool's restricted unpickler (torch_pickle), not

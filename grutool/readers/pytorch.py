@@ -78,25 +78,32 @@ class PytorchSource(TensorSource):
         without fetching a storage; each is fetched by `_read` when asked for."""
         from .torch_pickle import RefusedPickle, TensorRecord, load_records
 
-        with open_zip(self.path) as archive:
-            members = {info.filename: info for info in archive.infolist()}
-            pickle_name = next(n for n in members if n == "data.pkl" or n.endswith("/data.pkl"))
-            self._record_prefix = pickle_name[: -len("data.pkl")] + "data/"
-            self._members = members
-            byteorder = members.get(pickle_name[: -len("data.pkl")] + "byteorder")
-            if byteorder is not None and archive.read(byteorder).strip() not in (b"", b"little"):
-                raise InputError("the file stores its tensors big-endian; grutool reads those "
-                                 "from local files only", self.path, hint="download it")
-            try:
-                loaded = load_records(archive.read(members[pickle_name]))
-            except RefusedPickle as exc:
-                raise InputError(
-                    f"the file holds Python code or objects besides tensors ({exc}), which "
-                    "grutool will not unpickle; save the model's state_dict() instead",
-                    self.path) from exc
-            except Exception as exc:  # noqa: BLE001 - a damaged pickle fails in many ways
-                raise CorruptFileError(f"{pickle_name} is not a readable state dict: "
-                                       f"{first_line(exc)}", self.path) from exc
+        try:
+            with open_zip(self.path) as archive:
+                members = {info.filename: info for info in archive.infolist()}
+                pickle_name = next(n for n in members if n == "data.pkl" or n.endswith("/data.pkl"))
+                byteorder = members.get(pickle_name[: -len("data.pkl")] + "byteorder")
+                big_endian = byteorder is not None and \
+                    archive.read(byteorder).strip() not in (b"", b"little")
+                pickle_bytes = archive.read(members[pickle_name])
+        except (*DAMAGED_ZIP_ERRORS, OSError) as exc:
+            raise CorruptFileError(f"not a valid PyTorch (zip) archive: {first_line(exc)}",
+                                   self.path) from exc
+        self._record_prefix = pickle_name[: -len("data.pkl")] + "data/"
+        self._members = members
+        if big_endian:
+            raise InputError("the file stores its tensors big-endian; grutool reads those "
+                             "from local files only", self.path, hint="download it")
+        try:
+            loaded = load_records(pickle_bytes)
+        except RefusedPickle as exc:
+            raise InputError(
+                f"the file holds Python code or objects besides tensors ({exc}), which "
+                "grutool will not unpickle; save the model's state_dict() instead",
+                self.path) from exc
+        except Exception as exc:  # noqa: BLE001 - a damaged pickle fails in many ways
+            raise CorruptFileError(f"{pickle_name} is not a readable state dict: "
+                                   f"{first_line(exc)}", self.path) from exc
         try:
             _flatten(_state_dict_of(loaded), self._records, lambda v: isinstance(v, TensorRecord))
         except ValueError as exc:
