@@ -296,6 +296,7 @@ def cli(debug: bool) -> None:
       grutool split model.ckpt --out w.npz    W_ir ... b_hn per cell
       grutool check run/ --every-checkpoint   pass/fail for CI (exit 0 or 1)
       grutool diff step-1000 step-2000        how much each gate changed
+      grutool inspect s3://bucket/run/model.ckpt-9000   any input may be a URL
 
     Exit codes: 0 ok, 1 the command found a problem or nothing to do (e.g. no GRU cell),
     2 error (bad usage, unreadable input, unwritable output).
@@ -354,7 +355,8 @@ def inspect(paths: tuple[Path, ...], every_checkpoint: bool, as_json: bool, read
     """Show the GRU cells in each PATH and the statistics of their twelve per-gate arrays.
 
     PATH is a file, a TF checkpoint prefix, or a directory (a TF checkpoint directory,
-    a SavedModel, a directory holding one model file). With several PATHs (or
+    a SavedModel, a directory holding one model file), on disk or at a URL (s3://,
+    gs://, https://, hf://: only the bytes needed are fetched). With several PATHs (or
     --every-checkpoint) each file is shown in turn; --json then prints
     {"ok", "results": [one object per file]}.
 
@@ -365,6 +367,7 @@ def inspect(paths: tuple[Path, ...], every_checkpoint: bool, as_json: bool, read
       grutool inspect model.ckpt-1000.index --no-stats
       grutool inspect model.ckpt --all --cell rnn/gru_cell
       grutool inspect run/ --every-checkpoint --no-stats
+      grutool inspect gs://bucket/run/ --no-stats     reads the index only
 
     Exits 1 when a file holds no GRU cell (saying what recurrent layer it holds instead,
     if any), 2 when one cannot be read: the worst of the files.
