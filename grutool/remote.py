@@ -347,6 +347,9 @@ def filesystem(where: RemotePath) -> Any:
 
         options["client_kwargs"] = {"timeout": aiohttp.ClientTimeout(
             total=None, sock_connect=timeout, sock_read=timeout)}
+    elif scheme in ("s3", "s3a"):
+        # botocore's own timeouts (60 s each, by default) and retries, set from the same value
+        options["config_kwargs"] = {"connect_timeout": timeout, "read_timeout": timeout}
     if scheme not in fsspec.available_protocols():
         raise InputError(f"{scheme}:// is not a protocol fsspec knows", shown,
                          hint="known: s3, gs, http(s), hf, and the others fsspec lists")
