@@ -23,6 +23,7 @@ from .cells import CANONICAL_NAMES
 from .checkpoint import Checkpoint, open_checkpoint
 from .errors import UsageError, VerificationError
 from .verify import DEFAULT_TOLERANCE
+from .wording import counted
 
 if TYPE_CHECKING:
     from .cells import GruCell, GruModule
@@ -57,10 +58,6 @@ class CommandResult:
     @property
     def error(self) -> str | None:
         return self.to_json().get("error")
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}{'s' * (number != 1)}"
 
 
 # --- inspect ---------------------------------------------------------------------------------
@@ -387,7 +384,7 @@ class DiffResult(CommandResult):
             return None
         names = ", ".join(f"{cell.a}/{gate.gate}" for cell, gate in above[:3])
         more = f" and {len(above) - 3} more" if len(above) > 3 else ""
-        return (f"{self.a} vs {self.b}: {_count(len(above), 'gate')} changed by more than "
+        return (f"{self.a} vs {self.b}: {counted(len(above), 'gate')} changed by more than "
                 f"{report.threshold:g}: {names}{more}")
 
     def to_json(self) -> dict[str, Any]:

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .wording import counted
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -204,10 +206,6 @@ def model_order(cells: list[GruCell]) -> list[GruCell]:
     return Recognition(list(cells)).ordered_cells()
 
 
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}{'s' if number != 1 else ''}"
-
-
 def _placement(reset_after: bool) -> str:
     return "reset after" if reset_after else "reset before"
 
@@ -223,8 +221,8 @@ def structure_difference(a: GruModule, b: GruModule,
     """
     layers_a, layers_b = a.layers(), b.layers()
     if len(layers_a) != len(layers_b):
-        return (f"{a.name} has {_count(len(layers_a), 'layer')} and {b.name} "
-                f"{_count(len(layers_b), 'layer')}")
+        return (f"{a.name} has {counted(len(layers_a), 'layer')} and {b.name} "
+                f"{counted(len(layers_b), 'layer')}")
     if a.bidirectional and b.bidirectional and None not in (a.merge, b.merge) \
             and a.merge != b.merge:
         return f"{a.name} merges its directions by {a.merge} and {b.name} by {b.merge}"
@@ -249,7 +247,7 @@ def modules_difference(modules_a: list[GruModule], modules_b: list[GruModule],
         cells_a = sum(len(m.cells) for m in modules_a)
         cells_b = sum(len(m.cells) for m in modules_b)
         return (f"different numbers of GRU modules: {len(modules_a)} "
-                f"({_count(cells_a, 'cell')}) vs {len(modules_b)} ({_count(cells_b, 'cell')})")
+                f"({counted(cells_a, 'cell')}) vs {len(modules_b)} ({counted(cells_b, 'cell')})")
     for module_a, module_b in zip(modules_a, modules_b, strict=True):
         difference = structure_difference(module_a, module_b, allow_reset_difference)
         if difference:

@@ -15,6 +15,7 @@ import numpy as np
 from .cells import CANONICAL_NAMES, modules_difference
 from .progress import steps
 from .stats import gate_stats, looks_untrained
+from .wording import counted
 
 if TYPE_CHECKING:
     from .checkpoint import Checkpoint
@@ -93,7 +94,7 @@ def check_checkpoint(checkpoint: Checkpoint, *, cells: int | None = None,
     if not found:
         report.checks.append(Check("found", False, checkpoint.no_cells_message()))
         return report
-    report.checks.append(Check("found", True, _count(len(found), "GRU cell")))
+    report.checks.append(Check("found", True, counted(len(found), "GRU cell")))
     # The weights are read once, under the caller's progress, and cached for the checks.
     comparable = match is not None and not modules_difference(checkpoint.modules, match.modules)
     for needed, source in ((not allow_nan or trained or comparable, checkpoint),
@@ -153,9 +154,7 @@ def _match_check(checkpoint: Checkpoint, other: Checkpoint) -> Check:
                                        f"{b.name}/{name} {list(shape_b)}")
     if differences:
         return Check("match", False, _some(differences))
-    return Check("match", True, f"same structure, {_count(len(ours), 'cell')} and shapes as "
+    return Check("match", True, f"same structure, {counted(len(ours), 'cell')} and shapes as "
                                 f"{other.path}")
 
 
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}{'s' if number != 1 else ''}"

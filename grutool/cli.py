@@ -18,6 +18,7 @@ from ._version import __version__
 from .defaults import DEFAULT_TOLERANCE
 from .errors import GrutoolError
 from .targets import TARGET_MODULES
+from .wording import counted
 
 if TYPE_CHECKING:
     from click.shell_completion import CompletionItem
@@ -492,15 +493,15 @@ def convert(path: Path, to: str, out: Path, module: str | None, allow_inexact: b
     elif not quiet:
         verification = conversion.verification
         error = verification.max_abs_error
-        click.echo(f"Wrote {_count(len(conversion.keys), 'tensor')} for {to} to {out}")
+        click.echo(f"Wrote {counted(len(conversion.keys), 'tensor')} for {to} to {out}")
         verdict = (f"within the tolerance {tolerance:g}" if verification.ok else
                    f"OUTSIDE the tolerance {tolerance:g} (allowed by --allow-inexact)")
-        click.echo(f"Checked {_count(len(verification.modules), 'whole module')} "
-                   f"({_count(len(verification.comparisons), 'cell')}): max abs output "
+        click.echo(f"Checked {counted(len(verification.modules), 'whole module')} "
+                   f"({counted(len(verification.comparisons), 'cell')}): max abs output "
                    f"difference {error:.3g}, {verdict}")
         if conversion.inexact_cells:
             click.echo(f"grutool: warning: inexact conversion of "
-                       f"{_count(len(conversion.inexact_cells), 'cell')} "
+                       f"{counted(len(conversion.inexact_cells), 'cell')} "
                        f"(reset placement changed): max abs error {error:.3g}", err=True)
 
 
@@ -546,11 +547,7 @@ def verify(a: Path, b: Path, tolerance: float, as_json: bool, reader: str,
         sys.exit(1)
     if not as_json and not quiet:
         click.echo(f"Same functions: max abs difference {verification.max_abs_error:.3g} over "
-                   f"{_count(len(verification.modules), 'whole module')} (tolerance {tolerance:g})")
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}{'s' if number != 1 else ''}"
+                   f"{counted(len(verification.modules), 'whole module')} (tolerance {tolerance:g})")
 
 
 def _echo_comparison(c, tolerance: float, label: str) -> None:

@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .plain_table import print_table
+from .wording import counted
 
 
 def console(stderr: bool = False) -> Console:
@@ -40,10 +41,6 @@ def _number(value: float | None) -> str:
     return f"{value:.4g}"
 
 
-def _plural(number: int, noun: str) -> str:
-    return f"{number} {noun}{'s' * (number != 1)}"
-
-
 def render_inspect(report: dict[str, Any], out: Console, all_tensors: bool = False) -> None:
     """The file, its modules, and per cell a heading, a table of its canonical arrays
     (statistics when the report has them, else names and shapes), what the cell is, the
@@ -53,12 +50,12 @@ def render_inspect(report: dict[str, Any], out: Console, all_tensors: bool = Fal
     out.print(Text.assemble(("File    ", "bold"), report["path"]), crop=False)
     out.print(Text.assemble(("Format  ", "bold"), f"{report['format']}, "
                             f"{human_size(report['size_bytes'])}, "
-                            f"{_plural(len(report['tensors']), 'tensor')}"))
+                            f"{counted(len(report['tensors']), 'tensor')}"))
     read = sum(1 for tensor in report["tensors"] if tensor.get("cells"))
     total = report.get("cells_in_file", len(cells))
     modules = report.get("modules_in_file", len(report["modules"]))
-    out.print(Text.assemble(("Found   ", "bold"), f"{_plural(total, 'GRU cell')} "
-                            f"in {_plural(modules, 'module')}"), crop=False)
+    out.print(Text.assemble(("Found   ", "bold"), f"{counted(total, 'GRU cell')} "
+                            f"in {counted(modules, 'module')}"), crop=False)
     if "cells_in_file" in report and cells:
         out.print(Text.assemble(("Showing ", "bold"), cells[0]["name"]), crop=False)
     for layer in report.get("other_recurrent", []):
@@ -187,7 +184,7 @@ def _render_tensor_list(tensors: list[dict[str, Any]], out: Console, limit: int 
     model order, then those no cell read. Names under the cell's own scope are shown
     relative to it; a name is never cut, columns are aligned when they fit the console."""
     shown = tensors if limit is None else tensors[:limit]
-    out.print(Text(f"Tensors ({_plural(len(tensors), 'tensor')}, {read} read by GRU cells)",
+    out.print(Text(f"Tensors ({counted(len(tensors), 'tensor')}, {read} read by GRU cells)",
                    style="bold"), crop=False)
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for tensor in shown:
@@ -250,7 +247,7 @@ def _render_hints(hints: list[dict[str, Any]], out: Console) -> None:
 
 
 def render_split(result: dict[str, Any], out: Console) -> None:
-    out.print(Text(f"Wrote {result['arrays']} arrays of {_plural(len(result['cells']), 'cell')} "
+    out.print(Text(f"Wrote {result['arrays']} arrays of {counted(len(result['cells']), 'cell')} "
                    f"to {result['out']}"), soft_wrap=True)
 
 
