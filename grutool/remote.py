@@ -401,17 +401,14 @@ def describe_network_error(exc: BaseException) -> str:
     return f"cannot read the URL: {redact(first_line(exc))}"
 
 
-class RemoteFile(io.RawIOBase):
-    """A seekable, read-only file over a URL whose reads are range requests (see the module
-    docstring for the block cache). `pread` reads at an offset without moving the position."""
+class SeekableReader(io.RawIOBase):
+    """A read-only file of known size: the position bookkeeping of io's protocol, shared by
+    a URL's file and a zip member read in place. Subclasses read in `readinto`."""
 
-    def __init__(self, where: RemotePath):
+    def __init__(self, size: int):
         super().__init__()
-        self.where = where
-        self.size = where.stat().st_size
+        self._size = size
         self._position = 0
-        self._handle: Any = None
-        self._lock = threading.Lock()
 
     def readable(self) -> bool:
         return True
@@ -423,11 +420,26 @@ class RemoteFile(io.RawIOBase):
         return self._position
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self.size}[whence]
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
         if base + offset < 0:
             raise OSError("negative seek position")
         self._position = base + offset
         return self._position
+
+
+class RemoteFile(SeekableReader):
+    """A seekable, read-only file over a URL whose reads are range requests (see the module
+    docstring for the block cache). `pread` reads at an offset without moving the position."""
+
+    def __init__(self, where: RemotePath):
+        super().__init__(where.stat().st_size)
+        self.where = where
+        self._handle: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def size(self) -> int:
+        return self._size
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")

@@ -25,7 +25,7 @@ from pathlib import Path
 from ..errors import CorruptFileError
 
 # The handle is a local file or a `RemoteFile` (a URL): both read at an offset.
-from ..remote import RemoteFile, file_size, pread, pread_into, read_range_into
+from ..remote import RemoteFile, SeekableReader, file_size, pread, pread_into, read_range_into
 
 READ_BYTES = 2**20
 MIN_SPACING = 4 * 2**20
@@ -71,28 +71,10 @@ def _data_offset(handle, member: zipfile.ZipInfo, path: Path) -> int:
 
 
 
-class _Member(io.RawIOBase):
+class _Member(SeekableReader):
     def __init__(self, handle, member: zipfile.ZipInfo, path: Path):
-        super().__init__()
+        super().__init__(member.file_size)
         self._handle, self._member, self._path = handle, member, path
-        self._size = member.file_size
-        self._position = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
-        if base + offset < 0:
-            raise OSError("negative seek position")
-        self._position = base + offset
-        return self._position
 
     def close(self) -> None:
         if not self.closed:
