@@ -83,10 +83,10 @@ def redact(text: str) -> str:
 
 @dataclass
 class Transfer:
-    """What crossed the network in this process: body bytes received and requests made."""
+    """What crossed the network in this process: body bytes received (the progress bar's
+    "fetched" column)."""
 
     bytes: int = 0
-    requests: int = 0
 
 
 TRANSFER = Transfer()
@@ -96,15 +96,12 @@ _transfer_lock = threading.Lock()
 def _count(size: int) -> None:
     with _transfer_lock:
         TRANSFER.bytes += size
-        TRANSFER.requests += 1
 
 
-def reset_transfer() -> Transfer:
-    """Zero the counters; return what they held."""
+def reset_transfer() -> None:
+    """Start counting from zero."""
     with _transfer_lock:
-        before = Transfer(TRANSFER.bytes, TRANSFER.requests)
-        TRANSFER.bytes = TRANSFER.requests = 0
-    return before
+        TRANSFER.bytes = 0
 
 
 @dataclass(frozen=True)
@@ -448,9 +445,8 @@ class RemoteFile(SeekableReader):
         return count
 
     def readall(self) -> bytes:
-        data = self.pread(max(self.size - self._position, 0), self._position)
-        self._position += len(data)
-        return data
+        # One request for the rest, not io's loop of 8 KiB reads.
+        return self.read(max(self.size - self._position, 0))
 
     def read(self, size: int | None = -1) -> bytes:
         if size is None or size < 0:
