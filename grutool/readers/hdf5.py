@@ -14,7 +14,7 @@ with the Keras version that wrote the file (Keras 3's legacy `.h5` has Keras 3's
 from __future__ import annotations
 
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import numpy as np
 
@@ -70,24 +70,29 @@ class Hdf5Source(TensorSource):
 
     def _list(self, h5py) -> None:
         path = self.path
-        self._datasets: dict[str, Any] = {}  # h5py Datasets (h5py has no type information)
+        # Dataset name -> the name's bytes as stored. The listing walks h5py's low-level
+        # object ids: building a high-level object per member cost 4 ms a file, the ids 2 ms.
+        self._stored_names: dict[str, bytes] = {}
         # Keras 3 names each layer in its `vars` group's `name` attribute: group -> layer name.
         self.group_names: dict[str, str] = {}
         # Keras 2 style files list their weights in model order: tensor -> (layer, weight).
         self.weight_order: dict[str, tuple[int, int]] = {}
+        file_id = self._file.id
 
-        def visit(name: str, obj: object) -> None:
-            if isinstance(obj, h5py.Group) and (name == "vars" or name.endswith("/vars")):
-                layer_name = _decode(obj.attrs.get("name"))
+        def visit(stored: bytes, info) -> None:
+            name = stored.decode("utf-8", "replace")
+            if info.type == h5py.h5o.TYPE_DATASET:
+                dataset = h5py.h5d.open(file_id, stored)
+                self._stored_names.setdefault(name, stored)
+                shape = tuple(int(n) for n in (dataset.shape or ()))
+                self.infos[name] = TensorInfo(name, shape, _dtype_name(dataset.dtype))
+            elif info.type == h5py.h5o.TYPE_GROUP and (name == "vars" or name.endswith("/vars")):
+                layer_name = _decode(self._file[stored].attrs.get("name"))
                 if isinstance(layer_name, str):
                     self.group_names[name[: -len("vars")].rstrip("/")] = layer_name
-            elif isinstance(obj, h5py.Dataset):
-                self._datasets[name] = obj
-                shape = tuple(int(n) for n in (obj.shape or ()))
-                self.infos[name] = TensorInfo(name, shape, _dtype_name(obj.dtype))
 
         try:
-            self._file.visititems(visit)
+            h5py.h5o.visit(file_id, visit, info=True)
             self.attributes = {key: _decode(value) for key, value in self._file.attrs.items()}
             self.text_metadata = {key: value for key, value in self.attributes.items()
                                   if isinstance(value, str)}
@@ -139,8 +144,11 @@ class Hdf5Source(TensorSource):
         except CorruptFileError:  # a damaged config only costs its facts; the weights still read
             return None
 
+    def _dataset(self, name: str):
+        return self._file[self._stored_names[name]]
+
     def _read(self, name: str) -> np.ndarray:
-        dataset = self._datasets[name]
+        dataset = self._dataset(name)
         if dataset.is_virtual or dataset.external:
             raise InputError(f"dataset {name!r} keeps its data in another file, which grutool "
                              "does not follow", self.path)
@@ -153,7 +161,7 @@ class Hdf5Source(TensorSource):
 
     def _check(self, name: str) -> None:
         try:
-            self._check_inflation(name, self._datasets[name])
+            self._check_inflation(name, self._dataset(name))
         except (OSError, RuntimeError, ValueError) as exc:
             raise CorruptFileError(f"cannot read dataset {name!r} ({first_line(exc)})",
                                    self.path) from exc
