@@ -173,6 +173,12 @@ def _fixture_checkpoints():
 def _broken_names(lines, names):
     """(name, line) for every name that one line ends and the next continues: a name cut by
     a line break, once table borders and indentation are set aside."""
+    # A name cut at the break holds the two characters either side of it: only names with
+    # that pair are searched (one run checks thousands of names against thousands of lines).
+    by_pair: dict[str, list[str]] = {}
+    for name in names:
+        for pair in {name[i:i + 2] for i in range(len(name) - 1)}:
+            by_pair.setdefault(pair, []).append(name)
     broken = []
     for first, second in zip(lines, lines[1:], strict=False):
         tail = first.strip(BOX).rsplit(" ", 1)[-1]
@@ -180,7 +186,7 @@ def _broken_names(lines, names):
         if not tail or not head:
             continue
         joined = tail + head
-        for name in names:
+        for name in by_pair.get(tail[-1] + head[0], ()):
             start = joined.find(name)
             while start != -1:
                 if start < len(tail) < start + len(name):
