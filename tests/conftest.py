@@ -65,6 +65,34 @@ def run_capped(cases: list[dict], address_space: int, seconds_per_case: int = 20
     return results
 
 
+class ForkServer:
+    """tests/fork_server.py, started once: each request is a grutool run forked from one
+    interpreter that has already imported grutool (see that file for the requests)."""
+
+    def __init__(self) -> None:
+        self._process = subprocess.Popen([sys.executable, str(ROOT / "tests" / "fork_server.py")],
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         text=True, cwd=ROOT)
+
+    def request(self, request: dict) -> dict:
+        assert self._process.stdin is not None and self._process.stdout is not None
+        self._process.stdin.write(json.dumps(request) + "\n")
+        self._process.stdin.flush()
+        return json.loads(self._process.stdout.readline())
+
+    def close(self) -> None:
+        assert self._process.stdin is not None
+        self._process.stdin.close()
+        self._process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def fork_server():
+    server = ForkServer()
+    yield server
+    server.close()
+
+
 @pytest.fixture
 def run():
     """Run the grutool CLI in-process; returns the Click result (stdout and stderr apart)."""

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,6 +17,7 @@ import numpy as np
 import pytest
 from conftest import FIXTURES
 
+STDERR = "grutool-run.stderr"  # the forked run's stderr, beside its output
 CELLS, UNITS = 20, 512  # ~120 MB of float32: a write that lasts long enough to be caught
 
 
@@ -38,33 +37,39 @@ def big_input(tmp_path_factory) -> Path:
     return path
 
 
-def split_and_signal(source: Path, out: Path, signum: int,
+def split_and_signal(server, source: Path, out: Path, signum: int,
                      command: tuple[str, ...] = ("split",)) -> tuple[int, list[str]]:
-    process = subprocess.Popen([sys.executable, "-m", "grutool.cli", *command, str(source),
-                                "--out", str(out)], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE)
+    """Run `grutool COMMAND SOURCE --out OUT` (a child forked by tests/fork_server.py, as a
+    fresh process would run it), send it `signum` the moment its temporary file appears;
+    return its exit code and the names left in OUT's folder."""
+    stderr = out.parent / STDERR
+    pid = server.request({"start": [*command, str(source), "--out", str(out)],
+                          "env": dict(os.environ), "cwd": str(out.parent),
+                          "stderr": str(stderr)})["pid"]
     deadline = time.monotonic() + 60
     try:
         while not list(out.parent.glob(f".{out.name}.*.partial")):
-            if process.poll() is not None:
-                pytest.fail(f"split ended (exit {process.returncode}) before writing began: "
-                            f"{process.stderr.read()!r}")
+            code = server.request({"poll": pid})["exit"]
+            if code is not None:
+                pid = 0
+                pytest.fail(f"split ended (exit {code}) before writing began: "
+                            f"{stderr.read_text()!r}")
             if time.monotonic() > deadline:
                 pytest.fail("split never started writing")
             time.sleep(0.002)
-        process.send_signal(signum)
-        process.wait(timeout=30)
+        os.kill(pid, signum)
+        code = server.request({"wait": pid})["exit"]
+        pid = 0
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        process.stderr.close()
-    return process.returncode, sorted(p.name for p in out.parent.iterdir())
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+            server.request({"wait": pid})
+    return code, sorted(p.name for p in out.parent.iterdir() if p.name != STDERR)
 
 
-def test_sigterm_midway_leaves_nothing(big_input, tmp_path):
+def test_sigterm_midway_leaves_nothing(fork_server, big_input, tmp_path):
     out = tmp_path / "weights.npz"
-    code, left = split_and_signal(big_input, out, signal.SIGTERM)
+    code, left = split_and_signal(fork_server, big_input, out, signal.SIGTERM)
     if code == 0:
         pytest.skip("the write finished before the signal arrived")
     assert code == 128 + signal.SIGTERM
@@ -75,21 +80,21 @@ def test_sigterm_midway_leaves_nothing(big_input, tmp_path):
     (("split",), "weights.h5"), (("split",), "weights.safetensors"),
     (("convert", "--to", "keras"), "keras.npz"), (("convert", "--to", "tf"), "tf.safetensors"),
     (("convert", "--to", "keras"), "keras.h5")])
-def test_sigterm_midway_through_any_streamed_write_leaves_nothing(big_input, tmp_path, command,
-                                                                   name):
+def test_sigterm_midway_through_any_streamed_write_leaves_nothing(fork_server, big_input, tmp_path,
+                                                                   command, name):
     """Every format is written as a stream into the temporary file; `convert` then reads it
     back for its proof. SIGTERM at any point of that removes the temporary file."""
     out = tmp_path / name
-    code, left = split_and_signal(big_input, out, signal.SIGTERM, command)
+    code, left = split_and_signal(fork_server, big_input, out, signal.SIGTERM, command)
     if code == 0:
         pytest.skip("the write finished before the signal arrived")
     assert code == 128 + signal.SIGTERM
     assert left == [], f"left behind: {left}"
 
 
-def test_sigkill_midway_never_leaves_the_output_name(big_input, tmp_path):
+def test_sigkill_midway_never_leaves_the_output_name(fork_server, big_input, tmp_path):
     out = tmp_path / "weights.npz"
-    code, left = split_and_signal(big_input, out, signal.SIGKILL)
+    code, left = split_and_signal(fork_server, big_input, out, signal.SIGKILL)
     if code == 0:
         pytest.skip("the write finished before the signal arrived")
     assert code == -signal.SIGKILL

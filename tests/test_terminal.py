@@ -1,12 +1,11 @@
 """What a person sees in a real terminal: grutool run in a pseudo-terminal (the `pty`
 module), so that rich takes the terminal path (colour, width) it never takes under CliRunner.
-Each run is a child forked by one server process (tests/pty_server.py), not a new interpreter.
+Each run is a child forked by one server process (tests/fork_server.py), not a new interpreter.
 Shell completion, which writes to no terminal, runs in-process."""
 
 import json
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -23,19 +22,8 @@ STACK_CELLS = ["encoder/rnn/multi_rnn_cell/cell_0/gru_cell",
 BIDI_CELLS = ["birnn/bidirectional_rnn/fw/gru_cell", "birnn/bidirectional_rnn/bw/gru_cell"]
 
 
-@pytest.fixture(scope="module")
-def pty_server():
-    """One interpreter (tests/pty_server.py) that forks each run onto a new pseudo-terminal."""
-    server = subprocess.Popen([sys.executable, str(Path(__file__).parent / "pty_server.py")],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                              cwd=ROOT)
-    yield server
-    server.stdin.close()
-    server.wait(timeout=30)
-
-
 @pytest.fixture
-def run_in_pty(pty_server):
+def run_in_pty(fork_server):
     def run(args, no_color=False, columns=80, timeout=120.0, code=None):
         """Run grutool (or `python -c code`) with stdin, stdout and stderr on one
         pseudo-terminal; return (exit code, everything written, as text with CR LF turned
@@ -47,9 +35,7 @@ def run_in_pty(pty_server):
             env["NO_COLOR"] = "1"
         request = {"args": list(map(str, args)), "env": env, "cwd": str(ROOT), "code": code,
                    "timeout": timeout}
-        pty_server.stdin.write(json.dumps(request) + "\n")
-        pty_server.stdin.flush()
-        answer = json.loads(pty_server.stdout.readline())
+        answer = fork_server.request(request)
         output = answer["output"].encode("latin-1").decode("utf-8")
         return answer["exit"], output.replace("\r\n", "\n")
 

@@ -1,12 +1,17 @@
-"""Run grutool (or a snippet of Python) on a pseudo-terminal, many times, from one interpreter.
+"""Run grutool (or a snippet of Python) many times from one interpreter, each run a forked
+child: the tests that need a real process (a terminal, a signal) pay no interpreter start-up
+per run (the start-ups were most of those files' time). The server imports only what a
+grutool run imports; no framework is loaded before a fork.
 
-tests/test_terminal.py starts this once instead of one interpreter per run (the start-ups were
-most of that file's time). For each request line on stdin, a JSON object {"args", "env",
-"cwd", "code", "timeout"}, it forks a child whose stdin, stdout and stderr are a new
-pseudo-terminal (`pty.fork`), so that rich takes its terminal path exactly as in a `grutool`
-run at a shell, and answers with one line: {"exit", "output"} (output: the bytes written to
-the terminal, as latin-1 text). The server imports only what a grutool run imports; no
-framework is loaded before a fork.
+Requests are JSON lines on stdin; each gets one JSON line back:
+- {"args", "env", "cwd", "code", "timeout"}: a child whose stdin, stdout and stderr are a new
+  pseudo-terminal (`pty.fork`), so that rich takes its terminal path exactly as in a
+  `grutool` run at a shell. Answer: {"exit", "output"} (output: the bytes written to the
+  terminal, as latin-1 text). tests/test_terminal.py.
+- {"start": args, "env", "cwd", "stderr"}: a child with stdin and stdout on /dev/null and
+  stderr into the file `stderr`, answered at once with {"pid"}, so that the caller can signal
+  it; then {"wait": pid} answers {"exit"} when it ends, and {"poll": pid} at once, with
+  {"exit": null} while it runs. tests/test_split_interrupted.py.
 """
 
 from __future__ import annotations
@@ -57,6 +62,23 @@ def _child(request: dict) -> None:
         os._exit(code)
 
 
+def _start(request: dict) -> dict:
+    sys.stdout.flush()
+    pid = os.fork()
+    if pid == 0:
+        devnull = os.open(os.devnull, os.O_RDWR)
+        os.dup2(devnull, 0)
+        os.dup2(devnull, 1)
+        os.dup2(os.open(request["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), 2)
+        _child({**request, "args": request["start"], "code": None})
+    return {"pid": pid}
+
+
+def _wait(pid: int, options: int = 0) -> dict:
+    ended, status = os.waitpid(pid, options)
+    return {"exit": os.waitstatus_to_exitcode(status) if ended else None}
+
+
 def _run(request: dict) -> dict:
     sys.stdout.flush()
     pid, controller = pty.fork()
@@ -91,7 +113,16 @@ def main() -> None:
     import grutool.render  # noqa: F401
 
     for line in sys.stdin:
-        print(json.dumps(_run(json.loads(line))), flush=True)
+        request = json.loads(line)
+        if "start" in request:
+            answer = _start(request)
+        elif "wait" in request:
+            answer = _wait(request["wait"])
+        elif "poll" in request:
+            answer = _wait(request["poll"], os.WNOHANG)
+        else:
+            answer = _run(request)
+        print(json.dumps(answer), flush=True)
 
 
 if __name__ == "__main__":
