@@ -15,6 +15,7 @@ more specific family (CudnnCompatibleGRUCell) comes before a more general one (G
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable
 from types import ModuleType
@@ -41,9 +42,11 @@ FAMILY_MODULES = [
 ]
 
 
-def families() -> list[ModuleType]:
-    # Every module listed exists: an import error in one is a bug and surfaces here.
-    return [importlib.import_module(f"{__name__}.{name}") for name in FAMILY_MODULES]
+@functools.cache
+def families() -> tuple[ModuleType, ...]:
+    # Every module listed exists: an import error in one is a bug and surfaces here. Cached:
+    # a cell's family is looked up for every tensor read.
+    return tuple(importlib.import_module(f"{__name__}.{name}") for name in FAMILY_MODULES)
 
 
 def recognise(source: TensorSource, hints: RecognitionHints | None = None) -> Recognition:
