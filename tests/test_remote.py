@@ -245,7 +245,7 @@ def test_library_error_names_the_url(server):
 
 def test_server_that_never_answers(tmp_path, monkeypatch):
     """A server that accepts the connection and says nothing: the timeout, one line."""
-    monkeypatch.setenv("GRUTOOL_NETWORK_TIMEOUT", "0.3")
+    monkeypatch.setenv("GRUTOOL_NETWORK_TIMEOUT", "0.1")
     with socket.socket() as silent:  # the kernel completes the handshake; no one answers
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
@@ -292,7 +292,7 @@ def test_progress_line_fits_80_columns(monkeypatch):
     monkeypatch.setattr(remote.TRANSFER, "bytes", 12_620_648)
     names = [f"encoder/rnn/multi_rnn_cell/cell_{k}/gru_cell" for k in range(3)]
     for _ in render.track_cells(names, "reading", True, delay=0):
-        time.sleep(0.12)  # rich redraws ten times a second
+        time.sleep(0.04)  # rich redraws ten times a second; it draws once more as it stops
     render_frame = screen.getvalue()
     frames = [re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", line)
               for line in re.split(r"[\r\n]", render_frame) if "reading" in line]

@@ -80,7 +80,7 @@ def test_progress_bar_on_a_terminal_is_transient(run_in_pty):
     # once more as it stops, so a short loop is enough.
     code = ("import time\nfrom grutool.render import track_cells\n"
             "for _ in track_cells(list(range(4)), 'reading', True, delay=0):\n"
-            "    time.sleep(0.1)\n"
+            "    time.sleep(0.02)\n"
             "print('done')\n")
     status, output = run_in_pty([], code=code)
     assert status == 0
@@ -92,7 +92,7 @@ def test_progress_bar_on_a_terminal_is_transient(run_in_pty):
 def test_no_progress_bar_when_disabled_or_with_json(run_in_pty):
     code = ("import time\nfrom grutool.render import track_cells\n"
             "for _ in track_cells(list(range(3)), 'reading', False, delay=0):\n"
-            "    time.sleep(0.1)\n"
+            "    time.sleep(0.02)\n"
             "print('done')\n")
     status, output = run_in_pty([], code=code)
     assert status == 0 and output == "done\n"
