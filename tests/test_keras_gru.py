@@ -570,11 +570,17 @@ def test_merge_mode_survives_a_keras_conversion_and_verifies_exactly(run, run_js
     assert result.exit_code == 0, result.stderr
     # What the per-cell Keras tensors cannot carry, the file's metadata does.
     assert {m["name"]: m["merge"] for m in _inspect(run_json, out)["modules"]} == {module: merge}
+
+
+def test_every_merge_mode_of_one_file_converts_and_verifies_exactly(run, run_json, tmp_path):
+    source = FIXTURES / "k3_merge_modes" / "model.keras"
     result = run("convert", source, "--to", "keras", "--out", tmp_path / "all.npz")
     assert result.exit_code == 0, result.stderr
     result, verification = run_json("verify", source, tmp_path / "all.npz")
     assert result.exit_code == 0, result.stdout
     assert verification["ok"] and verification["max_abs_error"] == 0.0
+    assert {m["name"]: m["merge"] for m in _inspect(run_json, tmp_path / "all.npz")["modules"]} \
+        == {module: merge for merge, module in MERGE_MODULES.items()}
 
 
 @pytest.mark.parametrize("merge", list(MERGE_MODULES))
