@@ -14,7 +14,7 @@ with the Keras version that wrote the file (Keras 3's legacy `.h5` has Keras 3's
 from __future__ import annotations
 
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 
@@ -73,6 +73,7 @@ class Hdf5Source(TensorSource):
         # Dataset name -> the name's bytes as stored. The listing walks h5py's low-level
         # object ids: building a high-level object per member cost 4 ms a file, the ids 2 ms.
         self._stored_names: dict[str, bytes] = {}
+        self._opened: dict[str, Any] = {}  # h5py Datasets of the tensors read so far
         # Keras 3 names each layer in its `vars` group's `name` attribute: group -> layer name.
         self.group_names: dict[str, str] = {}
         # Keras 2 style files list their weights in model order: tensor -> (layer, weight).
@@ -118,7 +119,9 @@ class Hdf5Source(TensorSource):
             group = self._file.get(prefix) if prefix else self._file
             if not isinstance(group, h5py.Group):
                 continue
-            layer_names = _names(group.attrs.get("layer_names"))
+            # The root's attributes are read already.
+            layer_names = _names(group.attrs.get("layer_names") if prefix
+                                 else self.attributes.get("layer_names"))
             if layer_names is None:
                 continue
             order: dict[str, tuple[int, int]] = {}
@@ -145,7 +148,10 @@ class Hdf5Source(TensorSource):
             return None
 
     def _dataset(self, name: str):
-        return self._file[self._stored_names[name]]
+        dataset = self._opened.get(name)
+        if dataset is None:
+            dataset = self._opened[name] = self._file[self._stored_names[name]]
+        return dataset
 
     def _read(self, name: str) -> np.ndarray:
         dataset = self._dataset(name)
