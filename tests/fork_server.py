@@ -1,7 +1,7 @@
 """Run grutool (or a snippet of Python) many times from one interpreter, each run a forked
 child: the tests that need a real process (a terminal, a signal) pay no interpreter start-up
-per run (the start-ups were most of those files' time). The server imports only what a
-grutool run imports; no framework is loaded before a fork.
+per run (the start-ups were most of those files' time). The server imports only what
+grutool runs import; no framework is loaded before a fork.
 
 Requests are JSON lines on stdin; each gets one JSON line back:
 - {"args", "env", "cwd", "code", "timeout"}: a child whose stdin, stdout and stderr are a new
@@ -107,10 +107,24 @@ def _run(request: dict) -> dict:
 
 
 def main() -> None:
-    # What every run imports anyway, loaded once here rather than once per child.
+    # What runs import anyway, loaded once here rather than once per child: the commands,
+    # every reader, family and target module (none imports a framework when it loads), and
+    # NumPy and h5py, which they use.
+    import importlib
+
     import grutool.api  # noqa: F401
     import grutool.cli  # noqa: F401
     import grutool.render  # noqa: F401
+    from grutool.families import families
+    from grutool.readers import READER_MODULES
+    from grutool.targets import TARGET_MODULES, target
+
+    families()
+    for name in READER_MODULES:
+        importlib.import_module(f"grutool.readers.{name}")
+    for name in TARGET_MODULES:
+        target(name)
+    import h5py  # noqa: F401
 
     for line in sys.stdin:
         request = json.loads(line)
