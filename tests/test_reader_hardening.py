@@ -85,6 +85,47 @@ def test_hdf5_dataset_declaring_far_more_than_it_stores(tmp_path):
                    for info in source.tensors() if info.dtype != "string")
 
 
+def _vars_names_by_h5py(path) -> dict[str, str]:
+    """Each Keras 3 `vars` group's `name` attribute, read by h5py's high-level interface."""
+    import h5py
+
+    found = {}
+    with h5py.File(path, "r") as handle:
+        def visit(name, item):
+            if isinstance(item, h5py.Group) and name.endswith("vars") and "name" in item.attrs:
+                value = item.attrs["name"]
+                found[name[:-len("vars")].rstrip("/")] = (value.decode() if isinstance(value, bytes)
+                                                          else value)
+        handle.visititems(visit)
+    return found
+
+
+@pytest.mark.parametrize("fixture", ["k3_stacked", "k3_nested", "k3_stack12"])
+def test_keras3_layer_names_are_the_vars_groups_name_attributes(fixture):
+    path = KERAS / fixture / "model.weights.h5"
+    expected = _vars_names_by_h5py(path)
+    assert expected and all(isinstance(name, str) for name in expected.values())
+    with open_source(path) as source:
+        assert source.group_names == expected
+
+
+@pytest.mark.parametrize("value", [7, np.array([b"a", b"b"]), np.void(b"\x01\x02"), "empty"])
+def test_a_vars_name_that_is_not_one_string_names_nothing(tmp_path, value):
+    import h5py
+
+    path = tmp_path / "model.weights.h5"
+    shutil.copy(KERAS / "k3_stacked" / "model.weights.h5", path)
+    with h5py.File(path, "r+") as handle:
+        attrs = handle["layers/gru/cell/vars"].attrs
+        attrs["name"] = h5py.Empty("f4") if isinstance(value, str) else value
+    expected = _vars_names_by_h5py(KERAS / "k3_stacked" / "model.weights.h5")
+    with open_source(path) as source:
+        assert "layers/gru/cell" not in source.group_names
+        assert source.group_names == {group: name for group, name in expected.items()
+                                      if group != "layers/gru/cell"}
+        assert {info.name for info in source.tensors()} >= {"layers/gru/cell/vars/0"}
+
+
 def _deep(depth: int) -> str:
     return "[" * depth + "]" * depth
 

