@@ -16,11 +16,12 @@ from hypothesis import settings
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 sys.dont_write_bytecode = False
 
-# Property tests: the `ci` profile (chosen where the CI variable is set, as CI services do, or
-# with HYPOTHESIS_PROFILE=ci) runs three times the examples of the `dev` profile, which keeps a
-# local run quick. Both are derandomized by the tests that need it, so a run is repeatable.
+# Property tests: the `ci` profile (chosen where the CI variable is set, as CI services and
+# .ci/run do, or with HYPOTHESIS_PROFILE=ci) runs six times the examples of the `dev` profile,
+# which keeps a local run quick (the framework-free suite in about 15 s). Both are
+# derandomized by the tests that need it, so a run is repeatable.
 settings.register_profile("ci", max_examples=300)
-settings.register_profile("dev", max_examples=100)
+settings.register_profile("dev", max_examples=50)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 ROOT = Path(__file__).resolve().parent.parent

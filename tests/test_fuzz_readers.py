@@ -3,7 +3,7 @@
 Each reader gets a real fixture with bytes flipped, overwritten, cut or inserted at offsets
 Hypothesis chooses; every cell's canonical arrays and every tensor are then read. Any other
 exception type, or a hang (an alarm after a few seconds), fails. Derandomized, so that CI
-sees the same examples every run; CI runs three times as many as a local run (the `ci` and
+sees the same examples every run; CI runs six times as many as a local run (the `ci` and
 `dev` settings profiles of tests/conftest.py).
 """
 
@@ -28,7 +28,7 @@ from grutool.errors import GrutoolError
 
 TF_SINGLE = FIXTURES / "tf_gru_cell" / "single"
 EXAMPLE_SECONDS = 10
-# The number of examples is the settings profile's (tests/conftest.py): 300 under CI, 100 in
+# The number of examples is the settings profile's (tests/conftest.py): 300 under CI, 50 in
 # a local run.
 FUZZ = settings(deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -53,7 +53,7 @@ def _table(rng: random.Random) -> Table:
 
 def test_the_same_characters_as_rich():
     # As many random tables as the settings profile's examples (tests/conftest.py): 300
-    # under CI, 100 in a local run.
+    # under CI, 50 in a local run.
     for seed in range(settings.default.max_examples):
         rng = random.Random(seed)
         width = rng.choice([40, 60, 80, 120])
@@ -99,7 +99,7 @@ def test_small_cells_are_summarised_as_array_stats_does():
     from grutool.stats import _small_cell_stats, array_stats
 
     rng = np.random.default_rng(0)
-    for _ in range(settings.default.max_examples):  # 300 under CI, 100 in a local run
+    for _ in range(settings.default.max_examples):  # 300 under CI, 50 in a local run
         arrays = []
         for _ in range(int(rng.integers(1, 13))):
             size = int(rng.integers(1, 4097))
