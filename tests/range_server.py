@@ -52,6 +52,10 @@ class Log:
 
 class RangeHandler(http.server.SimpleHTTPRequestHandler):
     log: Log  # set per server
+    # Connections kept open between requests, as the object stores and hubs do (http.server's
+    # default, HTTP/1.0, costs a connection and a thread per range request).
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # else each small answer waits for the client's delayed ACK
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base's name
         pass  # quiet: the Log records what tests need
