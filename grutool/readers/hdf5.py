@@ -200,9 +200,9 @@ def _text_attribute(h5py, file_id, object_name: bytes, key: bytes) -> str | None
         return None
     try:
         value = np.empty((), dtype=attribute.dtype)
+        attribute.read(value)
     except TypeError:  # an HDF5 type with no NumPy equivalent: not a name
         return None
-    attribute.read(value)
     text = _decode(value[()])
     return text if isinstance(text, str) else None
 
