@@ -24,12 +24,23 @@ def _module_names() -> dict[str, Path]:
     return names
 
 
-def _type_checking_nodes(tree: ast.AST) -> set[int]:
-    skipped: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            skipped |= {id(inner) for statement in node.body for inner in ast.walk(statement)}
-    return skipped
+def _imports(statements: list[ast.stmt]):
+    """Every import statement in `statements` and the statements nested in them (function and
+    class bodies, branches, `try` and `with` blocks), except under `if TYPE_CHECKING:`.
+    Imports are statements, so only statements are walked, never expressions."""
+    for statement in statements:
+        if isinstance(statement, (ast.Import, ast.ImportFrom)):
+            yield statement
+            continue
+        if isinstance(statement, ast.If) and "TYPE_CHECKING" in ast.unparse(statement.test):
+            yield from _imports(statement.orelse)
+            continue
+        for field in ("body", "orelse", "finalbody"):
+            nested = getattr(statement, field, None)
+            if isinstance(nested, list):
+                yield from _imports(nested)
+        for part in [*getattr(statement, "handlers", []), *getattr(statement, "cases", [])]:
+            yield from _imports(part.body)
 
 
 def import_graph() -> dict[str, set[str]]:
@@ -43,11 +54,8 @@ def _parsed_import_graph() -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {name: set() for name in modules}
     for name, path in modules.items():
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        skipped = _type_checking_nodes(tree)
         package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
-        for node in ast.walk(tree):
-            if id(node) in skipped:
-                continue
+        for node in _imports(tree.body):
             if isinstance(node, ast.ImportFrom):
                 base = package[:len(package) - node.level + 1] if node.level else []
                 target = ".".join(base + ([node.module] if node.module else []))
@@ -57,7 +65,7 @@ def _parsed_import_graph() -> dict[str, set[str]]:
                         graph[name].add(candidate)
                     elif target in modules:
                         graph[name].add(target)
-            elif isinstance(node, ast.Import):
+            else:
                 graph[name] |= {alias.name for alias in node.names if alias.name in modules}
     return graph
 
