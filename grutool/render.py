@@ -22,10 +22,12 @@ def console(stderr: bool = False) -> Console:
     # explicitly so that it also holds under `--force-terminal`-like environments. Rich's own
     # no_color keeps bold and dim escapes; no colour system at all writes plain text.
     no_color = bool(os.environ.get("NO_COLOR"))
-    out = Console(stderr=stderr, no_color=no_color, color_system=None if no_color else "auto",
-                  highlight=False, soft_wrap=False)
-    # Measured once: rich otherwise asks the terminal and the environment at every print
-    # (8% of an `inspect --all` of many files).
+    options: dict[str, Any] = dict(stderr=stderr, no_color=no_color, highlight=False,
+                                   soft_wrap=False,
+                                   color_system=None if no_color else "auto")
+    # Whether the stream is a terminal, and its size, decided once: rich otherwise asks the
+    # stream and the environment at every print (15% of an `inspect --all` of many files).
+    out = Console(**options, force_terminal=Console(**options).is_terminal)
     out.size = out.size
     return out
 

@@ -13,6 +13,7 @@ with the Keras version that wrote the file (Keras 3's legacy `.h5` has Keras 3's
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import IO, Any
 
@@ -38,7 +39,9 @@ def matches(path: Path, head: bytes) -> bool:
         path.is_file() and path.suffix.lower() in (".h5", ".hdf5", ".keras2"))
 
 
+@functools.lru_cache(maxsize=256)
 def _dtype_name(dtype: np.dtype) -> str:
+    # Cached: NumPy builds `dtype.name` anew at each call, for each of a file's datasets.
     if dtype.kind in ("S", "U", "O"):
         return "string"
     return dtype.name
@@ -79,15 +82,16 @@ class Hdf5Source(TensorSource):
         # Keras 2 style files list their weights in model order: tensor -> (layer, weight).
         self.weight_order: dict[str, tuple[int, int]] = {}
         file_id = self._file.id
+        is_dataset, is_group, open_dataset = h5py.h5o.TYPE_DATASET, h5py.h5o.TYPE_GROUP, h5py.h5d.open
 
         def visit(stored: bytes, info) -> None:
             name = stored.decode("utf-8", "replace")
-            if info.type == h5py.h5o.TYPE_DATASET:
-                dataset = h5py.h5d.open(file_id, stored)
+            if info.type == is_dataset:
+                dataset = open_dataset(file_id, stored)
                 self._stored_names.setdefault(name, stored)
-                shape = tuple(int(n) for n in (dataset.shape or ()))
+                shape = tuple(map(int, dataset.shape or ()))
                 self.infos[name] = TensorInfo(name, shape, _dtype_name(dataset.dtype))
-            elif info.type == h5py.h5o.TYPE_GROUP and (name == "vars" or name.endswith("/vars")):
+            elif info.type == is_group and (name == "vars" or name.endswith("/vars")):
                 layer_name = _text_attribute(h5py, file_id, stored, b"name")
                 if layer_name is not None:
                     self.group_names[name[: -len("vars")].rstrip("/")] = layer_name
