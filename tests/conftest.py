@@ -18,7 +18,7 @@ sys.dont_write_bytecode = False
 
 # Property tests: the `ci` profile (chosen where the CI variable is set, as CI services and
 # .ci/run do, or with HYPOTHESIS_PROFILE=ci) runs six times the examples of the `dev` profile,
-# which keeps a local run quick (the framework-free suite in about 15 s). Both are
+# which keeps a local run quick (the framework-free suite in 15 to 20 s on 2 cores). Both are
 # derandomized by the tests that need it, so a run is repeatable.
 settings.register_profile("ci", max_examples=300)
 settings.register_profile("dev", max_examples=50)
