@@ -162,15 +162,23 @@ def _send(local: Path, start: int, count: int, out) -> int:
     return sent
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A client that closes a kept-open connection (a process ending) is not an error.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class RangeServer:
     """A server on a free port of 127.0.0.1 in a background thread: `url(mode, relative)`."""
 
     def __init__(self, directory: str | os.PathLike[str], port: int = 0):
         self.log = Log()
         handler = type("Handler", (RangeHandler,), {"log": self.log})
-        self._server = http.server.ThreadingHTTPServer(
-            ("127.0.0.1", port), partial(handler, directory=os.fspath(directory)))
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", port),
+                               partial(handler, directory=os.fspath(directory)))
         # A short poll: shutdown() waits for the loop's next look, 0.5 s by default.
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,),
                                         daemon=True)
