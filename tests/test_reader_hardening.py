@@ -271,3 +271,18 @@ def test_zip_declaring_more_than_the_total_bound(tmp_path):
     assert 20 * (2**32 - 2) > MAX_TOTAL_BYTES
     with pytest.raises(CorruptFileError, match="in all"):
         open_source(path)
+
+
+def test_two_names_that_decode_alike_list_and_read_the_same_dataset(tmp_path):
+    """Names that are not UTF-8 are shown with U+FFFD: two such names can become one. What
+    is listed under it (shape, dtype) must be what is read under it."""
+    import h5py
+
+    path = tmp_path / "names.h5"
+    with h5py.File(path, "w") as handle:
+        handle.create_dataset(b"w\xfe", data=np.zeros((2, 3), np.float32))
+        handle.create_dataset(b"w\xff", data=np.ones((4,), np.float64))
+    with open_source(path) as source:
+        (info,) = source.tensors()
+        array = source.read(info.name)
+        assert (list(array.shape), array.dtype.name) == (list(info.shape), info.dtype)

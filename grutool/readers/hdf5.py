@@ -88,7 +88,7 @@ class Hdf5Source(TensorSource):
             name = stored.decode("utf-8", "replace")
             if info.type == is_dataset:
                 dataset = open_dataset(file_id, stored)
-                self._stored_names.setdefault(name, stored)
+                self._stored_names[name] = stored  # the listed info and the data: one dataset
                 shape = tuple(map(int, dataset.shape or ()))
                 self.infos[name] = TensorInfo(name, shape, _dtype_name(dataset.dtype))
             elif info.type == is_group and (name == "vars" or name.endswith("/vars")):
