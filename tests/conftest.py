@@ -5,10 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-from click.testing import CliRunner
-from hypothesis import settings
 
 # Some environments set PYTHONDONTWRITEBYTECODE; then each child process a test starts (the
 # start-up, SIGTERM, hostile-file and terminal runs) compiles grutool from source again. The
@@ -16,13 +13,6 @@ from hypothesis import settings
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 sys.dont_write_bytecode = False
 
-# Property tests: the `ci` profile (chosen where the CI variable is set, as CI services and
-# .ci/run do, or with HYPOTHESIS_PROFILE=ci) runs six times the examples of the `dev` profile,
-# which keeps a local run quick (the framework-free suite in 15 to 20 s on 2 cores). Both are
-# derandomized by the tests that need it, so a run is repeatable.
-settings.register_profile("ci", max_examples=300)
-settings.register_profile("dev", max_examples=50)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -35,6 +25,8 @@ CASE_RUNNER = ROOT / "tests" / "hostile" / "run_cases.py"
 def write_bare_keras_npz(path: Path, bias_shape: tuple[int, ...] = (2, 12)) -> Path:
     """A Keras GRU's three arrays (3 inputs, 4 units) under their bare names, in an `.npz`
     that says nothing else: the layout must be assumed or given. bias [2, 12]: reset after."""
+    import numpy as np
+
     rng = np.random.default_rng(3)
     np.savez(path, kernel=rng.uniform(-1, 1, (3, 12)).astype(np.float32),
              recurrent_kernel=rng.uniform(-1, 1, (4, 12)).astype(np.float32),
@@ -97,6 +89,8 @@ def fork_server():
 @pytest.fixture
 def run():
     """Run the grutool CLI in-process; returns the Click result (stdout and stderr apart)."""
+    from click.testing import CliRunner
+
     from grutool.cli import cli
 
     def invoke(*args: str):
@@ -113,6 +107,23 @@ def run_json(run):
         return result, json.loads(result.stdout) if result.stdout.strip() else None
 
     return invoke
+
+
+@pytest.hookimpl(trylast=True)  # after xdist's, which registers its controller
+def pytest_configure(config):
+    """Property tests: the `ci` profile (chosen where the CI variable is set, as CI services
+    and .ci/run do, or with HYPOTHESIS_PROFILE=ci) runs six times the examples of the `dev`
+    profile, which keeps a local run quick. Both are derandomized by the tests that need it,
+    so a run is repeatable. Not in xdist's controller, which runs no test: the workers start
+    only once it is configured, and Hypothesis and NumPy there cost 0.3 s of everyone's wait."""
+    if config.pluginmanager.has_plugin("dsession"):
+        return
+    from hypothesis import settings
+
+    settings.register_profile("ci", max_examples=300)
+    settings.register_profile("dev", max_examples=50)
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE",
+                                         "ci" if os.environ.get("CI") else "dev"))
 
 
 @pytest.fixture(autouse=True)
