@@ -41,10 +41,29 @@ def test_import_of_the_cli_imports_no_numpy():
     assert out.strip() == "[]"
 
 
-@pytest.mark.parametrize("args", [["--help"], ["--version"], ["inspect", "--help"],
-                                  ["convert", "--help"]])
-def test_help_and_version_import_no_numpy(args):
-    assert _heavy_imports(*args) == []
+HELP_PROBE = """
+import sys
+from grutool.cli import main
+for args in {runs!r}:
+    sys.argv = ["grutool", *args]
+    try:
+        main()
+    except SystemExit:
+        pass
+    heavy = [name for name in {heavy!r} if name in sys.modules]
+    print("HEAVY after " + " ".join(args) + ":" + ",".join(heavy), file=sys.stderr)
+"""
+
+
+def test_help_and_version_import_no_numpy():
+    """One interpreter runs them in turn (imports only accumulate, so each is checked as it
+    would be alone, and a failure names the first run that imported something heavy)."""
+    runs = [["--help"], ["--version"], ["inspect", "--help"], ["convert", "--help"]]
+    result = subprocess.run([sys.executable, "-c", HELP_PROBE.format(runs=runs, heavy=HEAVY)],
+                            capture_output=True, text=True, timeout=60)
+    reports = [line for line in result.stderr.splitlines() if line.startswith("HEAVY after ")]
+    assert len(reports) == len(runs), result.stderr
+    assert all(line.endswith(":") for line in reports), reports
 
 
 def test_completion_of_commands_and_options_imports_no_numpy():
