@@ -1,3 +1,5 @@
+import atexit
+import gc
 import json
 import os
 import resource
@@ -12,6 +14,12 @@ import pytest
 # caches are what a user's installation has anyway.
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 sys.dont_write_bytecode = False
+
+# At exit, once pytest is done, the interpreter's last garbage collection walks every object
+# the run made: 0.3 to 0.5 s per xdist worker, measured, with the controller waiting for
+# each worker's exit. Nothing the tests leave needs that collection (their files are closed
+# where they are used), so the objects are frozen out of it.
+atexit.register(gc.freeze)
 
 
 ROOT = Path(__file__).resolve().parent.parent
