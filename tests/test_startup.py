@@ -4,6 +4,7 @@ inside the commands. TensorFlow's own start-up log stays off the terminal."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -12,26 +13,32 @@ import pytest
 from conftest import FIXTURES, TF_GRU_CELL
 
 HEAVY = ("numpy", "h5py", "rich.table", "tensorflow", "torch", "onnx")
+# Runs grutool once per argument list, in turn, in one fresh interpreter; after each run,
+# prints which of the heavy modules are loaded. Imports only accumulate, so a run that loads
+# nothing heavy after runs that loaded nothing would load nothing alone either.
 PROBE = """
-import sys
+import json, sys
 from grutool.cli import main
-sys.argv = ["grutool", *sys.argv[1:]]
-try:
-    main()
-except SystemExit:
-    pass
-heavy = [name for name in {heavy!r} if name in sys.modules]
-print("HEAVY:" + ",".join(heavy), file=sys.stderr)
+for args in json.loads(sys.argv[1]):
+    sys.argv = ["grutool", *args]
+    try:
+        main()
+    except SystemExit:
+        pass
+    print("HEAVY:" + ",".join(name for name in {heavy!r} if name in sys.modules),
+          file=sys.stderr)
 """
 
 
-def _heavy_imports(*args: str, env: dict[str, str] | None = None,
-                   heavy: tuple[str, ...] = HEAVY) -> list[str]:
-    result = subprocess.run([sys.executable, "-c", PROBE.format(heavy=heavy), *args],
+def _heavy_imports(*runs: list[str], env: dict[str, str] | None = None,
+                   heavy: tuple[str, ...] = HEAVY) -> list[list[str]]:
+    """For each grutool run (an argument list), the heavy modules loaded after it."""
+    result = subprocess.run([sys.executable, "-c", PROBE.format(heavy=heavy), json.dumps(runs)],
                             capture_output=True, text=True, env={**os.environ, **(env or {})},
                             timeout=60)
-    line = next(line for line in result.stderr.splitlines() if line.startswith("HEAVY:"))
-    return [name for name in line[len("HEAVY:"):].split(",") if name]
+    lines = [line for line in result.stderr.splitlines() if line.startswith("HEAVY:")]
+    assert len(lines) == len(runs), result.stderr
+    return [[name for name in line[len("HEAVY:"):].split(",") if name] for line in lines]
 
 
 def test_import_of_the_cli_imports_no_numpy():
@@ -41,35 +48,15 @@ def test_import_of_the_cli_imports_no_numpy():
     assert out.strip() == "[]"
 
 
-HELP_PROBE = """
-import sys
-from grutool.cli import main
-for args in {runs!r}:
-    sys.argv = ["grutool", *args]
-    try:
-        main()
-    except SystemExit:
-        pass
-    heavy = [name for name in {heavy!r} if name in sys.modules]
-    print("HEAVY after " + " ".join(args) + ":" + ",".join(heavy), file=sys.stderr)
-"""
-
-
 def test_help_and_version_import_no_numpy():
-    """One interpreter runs them in turn (imports only accumulate, so each is checked as it
-    would be alone, and a failure names the first run that imported something heavy)."""
     runs = [["--help"], ["--version"], ["inspect", "--help"], ["convert", "--help"]]
-    result = subprocess.run([sys.executable, "-c", HELP_PROBE.format(runs=runs, heavy=HEAVY)],
-                            capture_output=True, text=True, timeout=60)
-    reports = [line for line in result.stderr.splitlines() if line.startswith("HEAVY after ")]
-    assert len(reports) == len(runs), result.stderr
-    assert all(line.endswith(":") for line in reports), reports
+    assert _heavy_imports(*runs) == [[]] * len(runs)
 
 
 def test_completion_of_commands_and_options_imports_no_numpy():
     for words, index in (("grutool ins", "1"), ("grutool inspect model.ckpt --j", "3")):
         env = {"_GRUTOOL_COMPLETE": "bash_complete", "COMP_WORDS": words, "COMP_CWORD": index}
-        assert _heavy_imports(env=env) == []
+        assert _heavy_imports([], env=env) == [[]]
 
 
 def test_the_package_still_exports_everything_on_use():
@@ -86,7 +73,7 @@ def test_a_float32_safetensors_file_is_read_without_ml_dtypes():
     """ml_dtypes' import alone takes a second or more on a slow machine: only a file that
     names one of its dtypes (bfloat16, float8) imports it."""
     path = FIXTURES / "pytorch" / "gru_bidir_2layer.safetensors"
-    assert _heavy_imports("inspect", str(path), heavy=("ml_dtypes",)) == []
+    assert _heavy_imports(["inspect", str(path)], heavy=("ml_dtypes",)) == [[]]
 
 
 TF_SINGLE = TF_GRU_CELL / "single" / "model.ckpt"
