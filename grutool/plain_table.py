@@ -42,6 +42,19 @@ def print_table(out: Console, table: Table, blank_line_before: bool = False) -> 
         out.file.write("\n" + text if blank_line_before else text)
 
 
+def print_lines(out: Console, lines: list[Text]) -> None:
+    """`out.print(line, crop=False, overflow="ignore")` for each line, written directly
+    where the output is plain text and every line is made of one-cell characters: rich then
+    writes each line as it is, unbroken however wide ("ignore"), its style having no colour
+    to show. The 6,000 lines of an `inspect` of 2000 cells took rich 0.5 s."""
+    if (out.color_system is None and not out.legacy_windows
+            and all(_NARROW.fullmatch(line.plain) for line in lines)):
+        out.file.write("".join(f"{line.plain}\n" for line in lines))
+        return
+    for line in lines:
+        out.print(line, crop=False, overflow="ignore")
+
+
 def plain_table(out: Console, table: Table) -> str | None:
     """What `out.print(table)` writes, or None where rich must lay it out itself."""
     if out.color_system is not None or out.legacy_windows or not _simple(table) or table.box is None:

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .plain_table import print_table
+from .plain_table import print_lines, print_table
 from .wording import counted
 
 
@@ -73,10 +73,9 @@ def render_inspect(report: dict[str, Any], out: Console, all_tensors: bool = Fal
     if not cells:
         _render_hints(report.get("hints", []), out)
     if report["modules"]:
-        out.print(_modules_table(report["modules"]))
+        print_table(out, _modules_table(report["modules"]))
     for cell in cells:
-        out.print()
-        _render_cell(cell, out)
+        _render_cell(cell, out)  # after a blank line
     for warning in report["warnings"]:
         out.print(Text(f"warning: {warning}", style="yellow"))
 
@@ -129,7 +128,7 @@ def _wrapped(words: list[str], width: int, indent: str = "  ") -> list[str]:
 
 
 def _render_cell(cell: dict[str, Any], out: Console) -> None:
-    """Heading, table, facts, sources and absent arrays of one cell. Only the table keeps
+    """A blank line, then the heading, table, facts, sources and absent arrays of one cell. Only the table keeps
     the table's width; the lines around it use the console's, broken between names."""
     where = f"layer {cell['layer']}, {cell['direction']}"
     extras = [cell["layout"], f"{cell['input_size']}→{cell['hidden_size']}", cell["dtype"],
@@ -139,7 +138,12 @@ def _render_cell(cell: dict[str, Any], out: Console) -> None:
     if cell.get("variant"):
         extras.append(cell["variant"])
     width = out.width
-    out.print(Text.assemble((cell["name"], "bold cyan"), f"  ({where})"), crop=False)
+    heading = Text.assemble((cell["name"], "bold cyan"), f"  ({where})")
+    if cell_len(heading.plain) <= width:  # one line, however rich would wrap a longer one
+        print_lines(out, [Text(), heading])
+    else:
+        out.print()
+        out.print(heading, crop=False)
     gates = cell.get("gates", {})
     with_stats = any("mean" in stats for stats in gates.values())
     table = Table()
@@ -164,22 +168,21 @@ def _render_cell(cell: dict[str, Any], out: Console) -> None:
                       Text(", ".join(flags), style="bold red") if flags else "")
     if gates:
         print_table(out, table)  # plain text written directly where rich would write the same
-    lines = [(line, "") for line in _wrapped("  ".join(extras).split(" "), width)]
-    lines += [(line, "") for line in
+    lines = [Text(line) for line in _wrapped("  ".join(extras).split(" "), width)]
+    lines += [Text(line) for line in
               _wrapped(["from", *_tensor_list(cell["name"], cell["source_tensors"])], width)]
     if cell.get("absent"):
-        lines += [(line, "dim") for line in
+        lines += [Text(line, style="dim") for line in
                   _wrapped(["absent", "(zero):", *cell["absent"]], width)]
     if cell.get("slot"):
-        lines += [(line, "") for line in
+        lines += [Text(line) for line in
                   _wrapped(f"(the copies {cell['slot']!r}, not the weights)".split(" "), width)]
     elif cell.get("copies"):
         words = ["copies", "beside", "the", "weights:", *[f"{name}," for name in cell["copies"]]]
         words[-1] = words[-1].rstrip(",")
-        lines += [(line, "") for line in
+        lines += [Text(line) for line in
                   _wrapped([*words, "(--slot", "NAME", "reads", "one)"], width)]
-    for line, style in lines:
-        out.print(Text(line, style=style), crop=False, overflow="ignore")
+    print_lines(out, lines)
     for problem in cell.get("problems", []):
         out.print(Text(f"  ! {cell['name']}: {problem}", style="bold yellow"))
 
@@ -203,8 +206,8 @@ def _render_tensor_list(tensors: list[dict[str, Any]], out: Console, limit: int 
         else:
             words = ["read", "by", "no", "cell:"]
         if groups.keys() != {()}:
-            for line in _wrapped(words, out.width, indent=""):
-                out.print(Text(line, style="cyan"), crop=False, overflow="ignore")
+            print_lines(out, [Text(line, style="cyan")
+                              for line in _wrapped(words, out.width, indent="")])
         prefix = readers[0] + "/" if len(readers) == 1 else None
         _render_tensor_rows([((t["name"][len(prefix):] if prefix and t["name"].startswith(prefix)
                                else t["name"]),
@@ -218,16 +221,17 @@ def _render_tensor_list(tensors: list[dict[str, Any]], out: Console, limit: int 
 def _render_tensor_rows(rows: list[tuple[str, str, str, str]], out: Console) -> None:
     """Name, shape, dtype and the name recognition read it as (--rename, object graphs)."""
     widths = [max(cell_len(row[i]) for row in rows) for i in range(4)]
+    lines: list[Text] = []
     if 2 + sum(widths) + 6 <= out.width:
         for name, shape, dtype, read_as in rows:
             line = f"  {name.ljust(widths[0])}  {shape.ljust(widths[1])}  {dtype.ljust(widths[2])}"
-            out.print(Text(f"{line}  {read_as}".rstrip()), crop=False, overflow="ignore")
-        return
-    for name, shape, dtype, read_as in rows:  # too wide for columns: the name on its own line
-        out.print(Text(f"  {name}"), crop=False, overflow="ignore")
-        for line in _wrapped([f"      {shape}  {dtype}", *read_as.split(" ")], out.width,
-                             indent="        "):
-            out.print(Text(line), crop=False, overflow="ignore")
+            lines.append(Text(f"{line}  {read_as}".rstrip()))
+    else:
+        for name, shape, dtype, read_as in rows:  # too wide for columns: the name on its own line
+            lines.append(Text(f"  {name}"))
+            lines += [Text(line) for line in _wrapped([f"      {shape}  {dtype}", *read_as.split(" ")],
+                                                      out.width, indent="        ")]
+    print_lines(out, lines)
 
 
 def _render_hints(hints: list[dict[str, Any]], out: Console) -> None:

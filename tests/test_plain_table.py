@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from grutool.plain_table import _wrap_left, plain_table
+from grutool.plain_table import _wrap_left, plain_table, print_lines
 
 WORDS = ["encoder/rnn/multi_rnn_cell/cell_0/gru_cell/{gates/kernel,", "gates/bias,", "a", "",
          "candidate/kernel,", "3→4", "float32", "reset", "before", "TF 1.2+ names", "x" * 70,
@@ -117,3 +117,24 @@ def test_small_cells_are_summarised_as_array_stats_does():
     with_nan = [np.array([1.0, np.nan], np.float32)]
     assert _small_cell_stats(with_nan) is None
     assert array_stats(with_nan[0])["nan"] == 1
+
+
+LINE_WORDS = ["from", "layer_with_weights-0/cell/kernel/.ATTRIBUTES/VARIABLE_VALUE,", "a", "",
+              "3→4", "float32", "(--slot", "x" * 90, "gru/gru_cell/{", "é", "[bold]", "2048×2048"]
+
+
+def test_lines_are_written_as_rich_writes_them():
+    """`print_lines` on a plain console gives rich's own output for the same lines: short or
+    long, indented, styled, one word or several, with characters it must leave to rich."""
+    for seed in range(settings.default.max_examples):  # 300 under CI, 50 in a local run
+        rng = random.Random(seed)
+        width = rng.choice([20, 40, 80])
+        lines = [Text(" " * rng.choice([0, 0, 2, 6]) + " ".join(
+                     rng.choice(LINE_WORDS) for _ in range(rng.randint(1, 5))).rstrip(),
+                      style=rng.choice(["", "dim", "cyan"]))
+                 for _ in range(rng.randint(1, 8))]
+        ours, rich_own = _console(width), _console(width)
+        print_lines(ours, lines)
+        for line in lines:
+            rich_own.print(line, crop=False, overflow="ignore")
+        assert ours.file.getvalue() == rich_own.file.getvalue(), (width, [t.plain for t in lines])
