@@ -23,7 +23,7 @@ from rich.text import Text
 # What rich would read as markup or emoji in a string, or lay out specially.
 _SPECIAL = re.compile(r"[\[:\n\t\r\x1b]")
 # Text made only of these is one cell per character, which the fast wrap below assumes.
-_NARROW = re.compile(r"[ -~→×…]*")
+_NARROW = re.compile(r"[ -~→×…Δ]*")
 # rich's word: a run of non-space with the spaces around it (rich._wrap.re_word)
 _WORD = re.compile(r"\s*\S+\s*")
 

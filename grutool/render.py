@@ -379,7 +379,7 @@ def render_diff(report: dict[str, Any], out: Console) -> None:
     threshold = report["threshold"]
     for cell in report["cells"]:
         # The names go on lines of their own at the console's width, never cut to the table's.
-        out.print(Text(cell["a"], style="bold cyan"), crop=False, overflow="ignore")
+        print_lines(out, [Text(cell["a"], style="bold cyan")])
         table = Table()
         table.add_column("gate")
         table.add_column("shape")
@@ -407,10 +407,10 @@ def render_diff(report: dict[str, Any], out: Console) -> None:
             rows = [row[:-1] for row in rows]
         for row in rows:
             table.add_row(*row)
-        out.print(table)
+        print_table(out, table)  # plain text written directly where rich would write the same
         if cell["a"] != cell["b"]:
-            for line in _wrapped(["paired", "with", cell["b"]], out.width):
-                out.print(Text(line), crop=False, overflow="ignore")
+            print_lines(out, [Text(line) for line in _wrapped(["paired", "with", cell["b"]],
+                                                               out.width)])
     if not report["cells"]:
         return
     largest, where = report["max_relative_change"], report["largest_change"]

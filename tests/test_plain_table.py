@@ -41,7 +41,7 @@ def _table(rng: random.Random) -> Table:
     table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
     columns = rng.randint(1, 7)
     for _ in range(columns):
-        table.add_column(rng.choice(["gate", "shape", "mean", "flags", "x"]),
+        table.add_column(rng.choice(["gate", "shape", "mean", "flags", "x", "max |Δ|"]),
                          justify=rng.choice(["left", "right"]))
     for _ in range(rng.randint(0, 12)):
         row = [rng.choice(WORDS[10:] + ["", "1 NaN, 2 Inf"])[:rng.randint(0, 12)]
