@@ -128,8 +128,9 @@ def _wrapped(words: list[str], width: int, indent: str = "  ") -> list[str]:
 
 
 def _render_cell(cell: dict[str, Any], out: Console) -> None:
-    """A blank line, then the heading, table, facts, sources and absent arrays of one cell. Only the table keeps
-    the table's width; the lines around it use the console's, broken between names."""
+    """A blank line, then the heading, table, facts, sources and absent arrays of one cell.
+    Only the table keeps the table's width; the lines around it use the console's, broken
+    between names."""
     where = f"layer {cell['layer']}, {cell['direction']}"
     extras = [cell["layout"], f"{cell['input_size']}→{cell['hidden_size']}", cell["dtype"],
               "reset after" if cell["reset_after"] else "reset before"]
