@@ -162,11 +162,12 @@ def _read_npy_header(handle, path: Path, member: str) -> tuple[tuple[int, ...], 
         version = np.lib.format.read_magic(handle)
         if version not in ((1, 0), (2, 0), (3, 0)):
             raise ValueError(f"unknown .npy version {version}")
-        length_format = "<H" if version == (1, 0) else "<I"
+        length_format = "<H" if version == (1, 0) else "<I"  # 2 or 4 bytes
         length_bytes = handle.read(struct.calcsize(length_format))
-        if len(length_bytes) != struct.calcsize(length_format):
-            raise EOFError("the header's length is cut off")
-        (length,) = struct.unpack(length_format, length_bytes)
+        try:
+            (length,) = struct.unpack(length_format, length_bytes)
+        except struct.error:
+            raise EOFError("the header's length is cut off") from None
         if length > MAX_HEADER_BYTES:
             raise ValueError(f"a header of {length} bytes is too large to be read safely "
                              f"(NumPy reads at most {MAX_HEADER_BYTES})")
